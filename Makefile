@@ -1,0 +1,52 @@
+# The two commands: `make run` and `make test`. See README.md.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format install worker messages bench browser clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@scripts/bootstrap
+
+install: $(VENV)/.installed
+
+## Set up, migrate, load demo data and serve http://127.0.0.1:8000
+run: install
+	@mkdir -p var
+	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
+	DEBUG=$${DEBUG:-true} scripts/serve
+
+## The whole suite on real PostgreSQL and Redis (never SQLite)
+test: install browser
+	@exports=$$($(PY) -m portal.preflight) || exit 2; eval "$$exports"; \
+	  $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+browser:
+	@scripts/ensure-chromium
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+## A Celery worker (needs REDIS_URL or CELERY_BROKER_URL); run several for more throughput
+worker: install
+	$(VENV)/bin/celery -A portal worker -l info
+
+## Regenerate and compile the catalogues; Chinese texts come from locale/zh_Hans/src/*.json
+messages: install
+	$(PY) manage.py makemessages -l zh_Hans -l en --no-location --ignore '.venv/*' --ignore 'var/*' --ignore 'bench/*'
+	$(PY) scripts/po_fill.py
+	$(PY) manage.py compilemessages --ignore '.venv/*'
+
+## Benchmarks (not tests): see bench/README.md
+bench: install
+	@if [ -x bench/run ]; then bench/run; else echo "no benchmarks yet"; fi
+
+clean:
+	rm -rf $(VENV) var/portal.sqlite3 var/static

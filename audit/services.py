@@ -1,0 +1,97 @@
+"""Recording who saw or changed whose personal data."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from .models import AuditEvent
+
+GENESIS = "0" * 64
+# Any constant: one advisory lock serialises appends so the chain stays linear.
+_CHAIN_LOCK = 0x61756469
+
+
+def _canonical(event: AuditEvent) -> str:
+    return json.dumps(
+        {
+            "at": event.at.isoformat(),
+            "actor": event.actor_id,
+            "actor_label": event.actor_label,
+            "action": event.action,
+            "subject_person": event.subject_person_id,
+            "object_type": event.object_type,
+            "object_id": event.object_id,
+            "detail": event.detail,
+            "ip": event.ip_address,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
+
+
+def compute_hash(prev_hash: str, event: AuditEvent) -> str:
+    return hashlib.sha256(f"{prev_hash}|{_canonical(event)}".encode()).hexdigest()
+
+
+def _client_ip(request) -> str | None:
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def audit_record(
+    *,
+    actor,
+    action: str,
+    subject_person=None,
+    target: models.Model | None = None,
+    detail: dict[str, Any] | None = None,
+    request=None,
+) -> AuditEvent:
+    """Append one event to the chain.
+
+    Runs in its own atomic block (joins the caller's transaction if any), so an
+    access that is rolled back leaves no record and a recorded access cannot be
+    lost while the caller's change stays.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
+        last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+        actor_obj = actor if getattr(actor, "is_authenticated", False) else None
+        event = AuditEvent(
+            at=timezone.now(),
+            actor=actor_obj,
+            actor_label=(actor_obj.get_username() if actor_obj else "system"),
+            action=action,
+            subject_person=subject_person,
+            object_type=target._meta.label_lower if target is not None else "",
+            object_id=str(target.pk) if target is not None else "",
+            detail=json.loads(json.dumps(detail or {}, default=str)),
+            ip_address=_client_ip(request),
+            prev_hash=last or GENESIS,
+        )
+        event.hash = compute_hash(event.prev_hash, event)
+        event.save(force_insert=True)
+        return event
+
+
+def audit_verify() -> list[str]:
+    """Return a description of every broken link (empty when the chain holds)."""
+    problems: list[str] = []
+    prev = GENESIS
+    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
+        if event.prev_hash != prev:
+            problems.append(f"event {event.pk}: previous hash does not match event before it")
+        if compute_hash(event.prev_hash, event) != event.hash:
+            problems.append(f"event {event.pk}: content does not match its hash")
+        prev = event.hash
+    return problems

@@ -1,0 +1,109 @@
+"""Demo people: the 张 family, an unrelated member, staff.
+
+Identity numbers are valid (check character computed), birth dates real.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from portal.demo import DEMO_PASSWORD
+
+from .idnumber import make_id_number
+from .models import InsuranceType, InsuredPerson, User
+from .services import member_user_create, person_create
+
+# (key, name, region, birth date, sequence, insurance type, phone, has sign-in)
+PEOPLE = [
+    (
+        "zhangwei",
+        "张伟",
+        "110105",
+        dt.date(1985, 3, 15),
+        11,
+        InsuranceType.EMPLOYEE,
+        "13800000001",
+        True,
+    ),
+    (
+        "lina",
+        "李娜",
+        "110108",
+        dt.date(1987, 8, 2),
+        22,
+        InsuranceType.EMPLOYEE,
+        "13800000002",
+        True,
+    ),
+    (
+        "zhangjianguo",
+        "张建国",
+        "110105",
+        dt.date(1956, 11, 20),
+        31,
+        InsuranceType.RETIRED,
+        "13800000003",
+        True,
+    ),
+    (
+        "zhangxiaoyu",
+        "张小雨",
+        "110105",
+        dt.date(2014, 6, 1),
+        42,
+        InsuranceType.RESIDENT,
+        None,
+        False,
+    ),
+    (
+        "wangfang",
+        "王芳",
+        "440305",
+        dt.date(1990, 1, 9),
+        28,
+        InsuranceType.EMPLOYEE,
+        "13800000005",
+        True,
+    ),
+]
+
+STAFF = [("staff", "Staff reviewer", False), ("admin", "Administrator", True)]
+
+
+def id_number_of(key: str) -> str:
+    for k, _name, region, birth, seq, *_rest in PEOPLE:
+        if k == key:
+            return make_id_number(region, birth, seq)
+    raise KeyError(key)
+
+
+def person(key: str) -> InsuredPerson:
+    return InsuredPerson.objects.get(id_number=id_number_of(key))
+
+
+def seed() -> None:
+    for _key, name, region, birth, seq, itype, phone, signs_in in PEOPLE:
+        number = make_id_number(region, birth, seq)
+        p = InsuredPerson.objects.filter(id_number=number).first() or person_create(
+            id_number=number, name=name, insurance_type=itype, insured_region=region
+        )
+        if signs_in and p.user_id is None:
+            member_user_create(person=p, password=DEMO_PASSWORD, phone=phone)
+    for username, first_name, superuser in STAFF:
+        if not User.objects.filter(username=username).exists():
+            u = User(
+                username=username, first_name=first_name, is_staff=True, is_superuser=superuser
+            )
+            u.set_password(DEMO_PASSWORD)
+            u.save()
+
+
+def sign_ins() -> list[tuple[str, str]]:
+    rows = []
+    for key, name, _r, _b, _s, itype, phone, signs_in in PEOPLE:
+        if signs_in:
+            rows.append(
+                (f"{name} ({InsuranceType(itype).label})", f"{id_number_of(key)} or {phone}")
+            )
+    rows += [(f"{label} (staff)", username) for username, label, _ in STAFF]
+    return rows

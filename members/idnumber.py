@@ -1,0 +1,101 @@
+"""Resident identity numbers (GB 11643), as ../shared/DOMAIN.md describes.
+
+Layout: 6-digit region code, 8-digit birth date ``YYYYMMDD``, 3-digit sequence
+(odd = male, even = female), one check character. The check character is
+``"10X98765432"[sum(d * w) % 11]`` over the first 17 digits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+CHECK_CHARACTERS = "10X98765432"
+_SHAPE = re.compile(r"^\d{17}[\dX]$")
+MALE, FEMALE = "M", "F"
+
+
+@dataclass(frozen=True)
+class IdentityNumber:
+    value: str
+    region_code: str
+    birth_date: dt.date
+    sex: str
+
+    @property
+    def province_code(self) -> str:
+        return self.region_code[:2]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def check_character(first17: str) -> str:
+    total = sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True))
+    return CHECK_CHARACTERS[total % 11]
+
+
+def normalise(raw: str) -> str:
+    return (raw or "").strip().upper()
+
+
+def looks_like_id_number(raw: str) -> bool:
+    return bool(_SHAPE.match(normalise(raw)))
+
+
+def parse_id_number(raw: str, *, today: dt.date | None = None) -> IdentityNumber:
+    """Validate ``raw`` and return the number with its derived facts.
+
+    Raises ``ValidationError`` with a specific message and code:
+    ``format``, ``checksum``, ``birth_date`` or ``future_birth_date``.
+    """
+    value = normalise(raw)
+    if not _SHAPE.match(value):
+        raise ValidationError(
+            _("An identity number is 17 digits followed by a digit or X (18 characters)."),
+            code="format",
+        )
+    if check_character(value[:17]) != value[17]:
+        raise ValidationError(
+            _("The check character of this identity number is wrong; please check for typos."),
+            code="checksum",
+        )
+    try:
+        birth = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        raise ValidationError(
+            _("The birth date %(date)s in this identity number does not exist."),
+            code="birth_date",
+            params={"date": value[6:14]},
+        ) from None
+    today = today or timezone.localdate()
+    if birth > today:
+        raise ValidationError(
+            _("The birth date in this identity number is in the future."),
+            code="future_birth_date",
+        )
+    sex = MALE if int(value[16]) % 2 == 1 else FEMALE
+    return IdentityNumber(value=value, region_code=value[:6], birth_date=birth, sex=sex)
+
+
+def validate_id_number(raw: str) -> None:
+    parse_id_number(raw)
+
+
+def mask_id_number(value: str) -> str:
+    """``11010519491231002X`` -> ``1101**********002X``."""
+    if len(value) != 18:
+        return "*" * len(value)
+    return f"{value[:4]}{'*' * 10}{value[-4:]}"
+
+
+def make_id_number(region_code: str, birth_date: dt.date, sequence: int) -> str:
+    """Build a valid number (for demo data, factories and benchmarks)."""
+    first17 = f"{region_code}{birth_date:%Y%m%d}{sequence:03d}"
+    return first17 + check_character(first17)

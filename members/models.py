@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .idnumber import FEMALE, MALE, mask_id_number
+
+
+class User(AbstractUser):
+    """Who signs in. Members sign in with their identity number or phone, staff
+    with a username; the person behind a member's account is ``user.person``."""
+
+    phone = models.CharField(_("mobile phone"), max_length=20, unique=True, null=True, blank=True)
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+
+
+class InsuranceType(models.TextChoices):
+    EMPLOYEE = "employee", _("Employee medical insurance (in service)")
+    RETIRED = "retired", _("Employee medical insurance (retired)")
+    RESIDENT = "resident", _("Urban-rural resident medical insurance")
+
+
+class Sex(models.TextChoices):
+    MALE = MALE, _("Male")
+    FEMALE = FEMALE, _("Female")
+
+
+class InsuredPerson(models.Model):
+    """An insured person (参保人). Birth date and sex are derived from the
+    identity number by ``members.services.person_create``, never typed."""
+
+    user = models.OneToOneField(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="person"
+    )
+    id_number = models.CharField(_("identity number"), max_length=18, unique=True)
+    name = models.CharField(_("name"), max_length=50)
+    birth_date = models.DateField(_("birth date"), editable=False)
+    sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, editable=False)
+    insurance_type = models.CharField(
+        _("insurance type"), max_length=10, choices=InsuranceType.choices
+    )
+    # Where the person is insured (6-digit administrative code); the first two
+    # digits are the province, which family mutual assistance compares.
+    insured_region = models.CharField(_("insured region"), max_length=6)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("insured person")
+        verbose_name_plural = _("insured persons")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(insured_region__regex=r"^\d{6}$"),
+                name="person_insured_region_6_digits",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.masked_id_number})"
+
+    @property
+    def masked_id_number(self) -> str:
+        return mask_id_number(self.id_number)
+
+    @property
+    def province_code(self) -> str:
+        return self.insured_region[:2]
+
+    @property
+    def has_personal_account(self) -> bool:
+        """Only the employee scheme has a personal account."""
+        return self.insurance_type in (InsuranceType.EMPLOYEE, InsuranceType.RETIRED)
+
+    def age_on(self, day: dt.date) -> int:
+        years = day.year - self.birth_date.year
+        return years - ((day.month, day.day) < (self.birth_date.month, self.birth_date.day))

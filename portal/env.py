@@ -1,0 +1,32 @@
+"""Reading configuration from the environment.
+
+Every setting comes from one ``environ.Env`` object; a secret may also be read
+from a file named by ``<NAME>_FILE`` (for Docker/Kubernetes secrets).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import environ
+
+env = environ.Env()
+
+
+def env_secret(name: str, default: str | None = None) -> str | None:
+    """Return NAME from the environment, or the contents of the file NAME_FILE."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        return Path(path).read_text(encoding="utf-8").strip()
+    return os.environ.get(name, default)
+
+
+def local_secret(path: Path) -> str:
+    """A random secret kept under var/ so the embedded default survives restarts."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()

@@ -1,0 +1,99 @@
+"""Shared fixtures: the PostgreSQL-only guard, a fast hasher and the cast.
+
+The cast (as in healthchecks' alice/bob/charlie):
+- ``alice``: an employee member with a sign-in;
+- ``bob``: alice's spouse, also an employee member with a sign-in (the relative);
+- ``charlie``: an unrelated member in another province;
+- ``staff``: a staff user (no insured person).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+
+from members.idnumber import make_id_number
+from members.models import InsuranceType
+from members.services import member_user_create, person_create
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _postgresql_only(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        if connection.vendor != "postgresql":
+            pytest.exit(
+                "The test suite runs on PostgreSQL only; run it with `make test` "
+                f"(got {connection.vendor}).",
+                returncode=2,
+            )
+        # Let pytest-django empty append-only tables between transactional
+        # tests (see portal/db.py); production databases never set this.
+        name = connection.settings_dict["NAME"]
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER DATABASE \"{name}\" SET portal.allow_truncate = 'on'")
+            cursor.execute("SET portal.allow_truncate = 'on'")
+
+
+@pytest.fixture(autouse=True)
+def _fast_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def make_member(
+    name: str,
+    *,
+    region: str = "110105",
+    birth: dt.date = dt.date(1985, 3, 15),
+    seq: int = 11,
+    insurance_type: str = InsuranceType.EMPLOYEE,
+    phone: str | None = None,
+    signs_in: bool = True,
+):
+    person = person_create(
+        id_number=make_id_number(region, birth, seq),
+        name=name,
+        insurance_type=insurance_type,
+        insured_region=region,
+    )
+    if signs_in:
+        member_user_create(person=person, password=PASSWORD, phone=phone)
+    return person
+
+
+@pytest.fixture
+def alice(db):
+    return make_member("Alice", birth=dt.date(1985, 3, 15), seq=12, phone="13900000001")
+
+
+@pytest.fixture
+def bob(db):
+    return make_member("Bob", birth=dt.date(1984, 7, 1), seq=13, phone="13900000002")
+
+
+@pytest.fixture
+def charlie(db):
+    return make_member("Charlie", region="440305", birth=dt.date(1990, 1, 9), seq=15)
+
+
+@pytest.fixture
+def staff(db, django_user_model):
+    user = django_user_model(username="staff", is_staff=True)
+    user.set_password(PASSWORD)
+    user.save()
+    return user
+
+
+@pytest.fixture
+def client_for(client):
+    """``client_for(person_or_user)``: a test client signed in as them."""
+
+    def _login(who):
+        user = getattr(who, "user", who)
+        client.force_login(user)
+        return client
+
+    return _login
