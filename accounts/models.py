@@ -1,1 +1,113 @@
-from django.db import models  # noqa: F401
+"""The double-entry ledger (see docs/adr/0001-ledger.md).
+
+Every movement of money is one ``JournalTransaction`` whose ``Posting`` rows sum
+to zero. An account's balance is the sum of its postings; it is also kept on
+the ``LedgerAccount`` row, changed in the same database transaction, so reads
+are one row. Sign convention: a positive posting increases the account's
+balance (money into a member's pocket is positive there and negative on the
+source account).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class AccountKind(models.TextChoices):
+    MEMBER_CURRENT = "member_current", _("Current-year funds")
+    MEMBER_PRIOR = "member_prior", _("Prior-years surplus")
+    POOLED_FUND = "pooled_fund", _("Pooled fund")
+    CONTRIBUTIONS_RECEIVABLE = "contributions_receivable", _("Contributions receivable")
+    INSTITUTION_PAYABLE = "institution_payable", _("Institution payable")
+
+
+MEMBER_POCKETS = (AccountKind.MEMBER_CURRENT, AccountKind.MEMBER_PRIOR)
+
+
+class LedgerAccount(models.Model):
+    code = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=32, choices=AccountKind.choices)
+    person = models.ForeignKey(
+        "members.InsuredPerson",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_accounts",
+    )
+    # The designated institution (claims.Institution) for a payable account.
+    # A plain id, not a foreign key, so the ledger does not depend on claims.
+    institution_id = models.BigIntegerField(null=True, blank=True)
+    balance_fen = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("ledger account")
+        verbose_name_plural = _("ledger accounts")
+        constraints = [
+            # A member pocket never goes below zero, whatever writes it.
+            models.CheckConstraint(
+                condition=~models.Q(kind__in=MEMBER_POCKETS) | models.Q(balance_fen__gte=0),
+                name="ledger_member_pocket_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind__in=MEMBER_POCKETS) | models.Q(person__isnull=False),
+                name="ledger_member_pocket_has_person",
+            ),
+            models.UniqueConstraint(
+                fields=["person", "kind"],
+                condition=models.Q(person__isnull=False),
+                name="ledger_one_pocket_of_a_kind_per_person",
+            ),
+            models.UniqueConstraint(
+                fields=["institution_id", "kind"],
+                condition=models.Q(institution_id__isnull=False),
+                name="ledger_one_account_of_a_kind_per_institution",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class JournalTransaction(models.Model):
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=32, db_index=True)
+    # SHA-256 of the canonical body: the same key with another body is refused.
+    body_hash = models.CharField(max_length=64)
+    memo = models.CharField(max_length=255, blank=True)
+    reverses = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("journal transaction")
+        verbose_name_plural = _("journal transactions")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.idempotency_key}"
+
+
+class Posting(models.Model):
+    transaction = models.ForeignKey(
+        JournalTransaction, on_delete=models.PROTECT, related_name="postings"
+    )
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings")
+    amount_fen = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = _("posting")
+        verbose_name_plural = _("postings")
+        indexes = [models.Index(fields=["account", "id"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(amount_fen=0), name="ledger_posting_not_zero"
+            ),
+            models.UniqueConstraint(
+                fields=["transaction", "account"], name="ledger_one_posting_per_account"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.amount_fen}"

@@ -1,0 +1,193 @@
+"""The ledger's core rules, on PostgreSQL."""
+
+import pytest
+from django.db import DatabaseError, IntegrityError, connection, transaction
+
+from accounts.models import AccountKind, JournalTransaction, LedgerAccount, Posting
+from accounts.selectors import pocket_balances
+from accounts.services import (
+    InsufficientFunds,
+    institution_payable,
+    ledger_post,
+    ledger_reverse,
+    member_pockets,
+    system_account,
+)
+from portal.errors import ApplicationError, Conflict
+from tests.concurrency import run_concurrently
+
+
+def _fund(person, fen, key="fund"):
+    current, _prior = member_pockets(person)
+    return ledger_post(
+        idempotency_key=key,
+        kind="test.credit",
+        postings=[(system_account(AccountKind.POOLED_FUND), -fen), (current, fen)],
+    )
+
+
+def test_a_posted_transaction_moves_balances_and_balances(alice):
+    current, _prior = member_pockets(alice)
+    fund = system_account(AccountKind.POOLED_FUND)
+
+    txn = ledger_post(
+        idempotency_key="k1", kind="test.credit", postings=[(fund, -12345), (current, 12345)]
+    )
+
+    assert pocket_balances(alice).current_fen == 12345
+    assert pocket_balances(alice).prior_fen == 0
+    fund.refresh_from_db()
+    assert fund.balance_fen == -12345
+    assert sorted(txn.postings.values_list("amount_fen", flat=True)) == [-12345, 12345]
+
+
+def test_same_key_same_body_returns_the_first_transaction(alice):
+    first = _fund(alice, 500)
+
+    again = _fund(alice, 500)
+
+    assert again.pk == first.pk
+    assert pocket_balances(alice).current_fen == 500
+    assert JournalTransaction.objects.count() == 1
+
+
+def test_same_key_other_body_is_a_conflict_and_changes_nothing(alice):
+    _fund(alice, 500)
+
+    with pytest.raises(Conflict):
+        _fund(alice, 600)
+
+    assert pocket_balances(alice).current_fen == 500
+    assert Posting.objects.count() == 2
+
+
+def test_unbalanced_postings_are_refused_by_the_service(alice):
+    current, _ = member_pockets(alice)
+    fund = system_account(AccountKind.POOLED_FUND)
+
+    with pytest.raises(ApplicationError, match="sum to zero"):
+        ledger_post(idempotency_key="u", kind="x", postings=[(fund, -100), (current, 99)])
+
+    assert JournalTransaction.objects.count() == 0
+
+
+def test_the_database_refuses_an_unbalanced_transaction_written_around_the_orm(alice):
+    current, _ = member_pockets(alice)
+    txn = JournalTransaction.objects.create(idempotency_key="raw", kind="x", body_hash="-")
+
+    with (
+        pytest.raises(DatabaseError, match="does not balance"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "INSERT INTO accounts_posting (transaction_id, account_id, amount_fen) "
+            "VALUES (%s, %s, 100)",
+            [txn.pk, current.pk],
+        )
+
+    current.refresh_from_db()
+    assert current.balance_fen == 0
+
+
+def test_postings_and_transactions_are_append_only_in_the_database(alice):
+    txn = _fund(alice, 500)
+    posting = txn.postings.first()
+
+    for statement, params in [
+        ("UPDATE accounts_posting SET amount_fen = 1 WHERE id = %s", [posting.pk]),
+        ("DELETE FROM accounts_posting WHERE id = %s", [posting.pk]),
+        ("UPDATE accounts_journaltransaction SET memo = 'x' WHERE id = %s", [txn.pk]),
+        ("DELETE FROM accounts_journaltransaction WHERE id = %s", [txn.pk]),
+    ]:
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement, params)
+
+    assert pocket_balances(alice).current_fen == 500
+
+
+def test_a_pocket_never_goes_below_zero(alice):
+    _fund(alice, 100)
+    current, _ = member_pockets(alice)
+    payable = institution_payable(1)
+
+    with pytest.raises(InsufficientFunds) as excinfo:
+        ledger_post(idempotency_key="spend", kind="x", postings=[(current, -101), (payable, 101)])
+
+    assert excinfo.value.code == "insufficient_funds"
+    assert pocket_balances(alice).current_fen == 100
+    assert not JournalTransaction.objects.filter(idempotency_key="spend").exists()
+
+
+def test_check_constraint_refuses_a_negative_pocket_even_around_the_service(alice):
+    current, _ = member_pockets(alice)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        LedgerAccount.objects.filter(pk=current.pk).update(balance_fen=-1)
+
+
+def test_reversal_restores_balances_once_and_keeps_history(alice):
+    _fund(alice, 1000)
+    current, _ = member_pockets(alice)
+    payable = institution_payable(7)
+    spend = ledger_post(
+        idempotency_key="spend", kind="expense", postings=[(current, -300), (payable, 300)]
+    )
+
+    reversal = ledger_reverse(original=spend, idempotency_key="spend.rev")
+    again = ledger_reverse(original=spend, idempotency_key="spend.rev")
+
+    assert again.pk == reversal.pk
+    assert pocket_balances(alice).current_fen == 1000
+    payable.refresh_from_db()
+    assert payable.balance_fen == 0
+    assert Posting.objects.filter(transaction=spend).count() == 2
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ledger_reverse(original=spend, idempotency_key="spend.rev2")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_spends_never_overdraw_a_pocket(alice):
+    """Balance 100, 20 concurrent spends of 80 on real connections: exactly one wins."""
+    current, _ = member_pockets(alice)
+    payable = institution_payable(1)
+    _fund(alice, 100)
+    for round_no in range(10):
+        if round_no:
+            _fund(alice, 80, key=f"top-up-{round_no}")  # back to 100
+        assert pocket_balances(alice).current_fen == 100
+
+        def spend(i, round_no=round_no):
+            return ledger_post(
+                idempotency_key=f"r{round_no}-spend-{i}",
+                kind="expense",
+                postings=[(current.pk, -80), (payable.pk, 80)],
+            )
+
+        results = run_concurrently(20, spend)
+
+        assert sum(isinstance(r, JournalTransaction) for r in results) == 1
+        assert sum(isinstance(r, InsufficientFunds) for r in results) == 19
+        assert pocket_balances(alice).current_fen == 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_posts_with_one_key_create_one_transaction(alice):
+    _fund(alice, 1000)
+    current, _ = member_pockets(alice)
+    payable = institution_payable(1)
+
+    results = run_concurrently(
+        10,
+        lambda i: ledger_post(
+            idempotency_key="same", kind="expense", postings=[(current.pk, -100), (payable.pk, 100)]
+        ),
+    )
+
+    assert {type(r) for r in results} == {JournalTransaction}
+    assert len({r.pk for r in results}) == 1
+    assert pocket_balances(alice).current_fen == 900
