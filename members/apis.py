@@ -1,8 +1,12 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from portal.errors import ApplicationError
+from portal.security import cooloff_minutes, is_locked_out, lockout_message
 
 from .selectors import person_for_user
 
@@ -43,3 +47,18 @@ class TokenApi(ObtainAuthToken):
 
     permission_classes = ()
     renderer_classes = ObtainAuthToken.renderer_classes
+
+    def post(self, request, *args, **kwargs):
+        try:
+            return super().post(request, *args, **kwargs)
+        except ValidationError:
+            # django-axes refused (or just locked) this account: say so, and
+            # not "wrong password", so the member knows to wait or call.
+            if is_locked_out(request):
+                raise ApplicationError(
+                    lockout_message(),
+                    code="locked_out",
+                    status_code=429,
+                    extra={"retry_after_minutes": cooloff_minutes()},
+                ) from None
+            raise

@@ -1,16 +1,62 @@
-"""Sign-in: members with identity number or phone, staff with a username."""
+"""Sign-in: members with identity number or phone, staff with a username.
+
+django-axes counts failed sign-ins per (account, client address). A member
+may type their identity number (any case, with spaces), their phone or (for
+staff) a username; ``lockout_key`` turns each of these into the same key, so
+switching between them does not get around the lockout. The key never holds
+the identity number itself (axes stores it in its tables).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 
+from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 
-from .idnumber import looks_like_id_number
+from .idnumber import looks_like_id_number, normalise
 from .models import User
 from .selectors import person_by_id_number
 
 _PHONE = re.compile(r"^\+?\d{11,15}$")
+
+
+def user_for_login(login: str) -> User | None:
+    """The user an identity number, phone or username names (None if nobody)."""
+    login = (login or "").strip()
+    if not login:
+        return None
+    if looks_like_id_number(login):
+        person = person_by_id_number(login)
+        return person.user if person is not None else None
+    if _PHONE.match(login):
+        return User.objects.filter(phone=login).first()
+    return User.objects.filter(username=login).first()
+
+
+def lockout_key(login: str) -> str:
+    """One key per account, whatever the member typed to name it."""
+    user = user_for_login(login)
+    if user is not None:
+        return f"user:{user.pk}"
+    # Unknown login: still counted (guessing is throttled too), but stored
+    # only as a keyed hash so a typed identity number is not kept in clear.
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), normalise(login).encode(), hashlib.sha256
+    ).hexdigest()
+    return f"unknown:{digest[:32]}"
+
+
+def axes_username(request, credentials: dict | None) -> str:
+    """AXES_USERNAME_CALLABLE: the lockout key for a sign-in attempt."""
+    field = settings.AXES_USERNAME_FORM_FIELD
+    login = (credentials or {}).get(field)
+    if login is None and request is not None:
+        data = getattr(request, "data", None) or request.POST
+        login = data.get(field)
+    return lockout_key(str(login or ""))
 
 
 class IdentityNumberOrPhoneBackend(ModelBackend):
@@ -18,14 +64,7 @@ class IdentityNumberOrPhoneBackend(ModelBackend):
         login = (username or kwargs.get(User.USERNAME_FIELD) or "").strip()
         if not login or password is None:
             return None
-        user: User | None = None
-        if looks_like_id_number(login):
-            person = person_by_id_number(login)
-            user = person.user if person else None
-        elif _PHONE.match(login):
-            user = User.objects.filter(phone=login).first()
-        else:
-            return super().authenticate(request, username=login, password=password)
+        user = user_for_login(login)
         if user is None:
             # Same cost as a real check, so response time does not reveal who exists.
             User().set_password(password)

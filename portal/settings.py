@@ -5,6 +5,7 @@ SQLite under var/ and Celery tasks in-process. Production, tests and the demo
 differ only by environment variables, never by code paths.
 """
 
+import datetime as dt
 from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
@@ -32,6 +33,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "portal",
     "audit",
     "members",
@@ -51,6 +53,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a refused sign-in into a clear lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -113,7 +117,11 @@ else:
 
 # --- Auth -------------------------------------------------------------------
 AUTH_USER_MODEL = "members.User"
-AUTHENTICATION_BACKENDS = ["members.auth.IdentityNumberOrPhoneBackend"]
+# django-axes first: it refuses a locked-out account before any password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "members.auth.IdentityNumberOrPhoneBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -185,6 +193,19 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Security ---------------------------------------------------------------
+# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for
+# one account from one address, that pair is locked for the cool-off time. The
+# account is the same whether named by identity number, phone or username.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "members.auth.axes_username"
+AXES_LOCKOUT_CALLABLE = "portal.security.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# A retry while locked does not extend the lock, so "try again in N minutes" holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_SENSITIVE_PARAMETERS = ["username", "password", "otp_token"]
+AXES_VERBOSE = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # Behind HTTPS in production: HTTPS=true turns on secure cookies.
