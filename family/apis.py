@@ -1,0 +1,300 @@
+"""REST API for family accounts: the same services, selectors and permission
+layer as the pages."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from members.selectors import person_for_user
+from portal.errors import ApplicationError
+from portal.money import to_fen
+
+from . import selectors, services, views
+from .models import DocumentKind, FamilyLink, Relationship
+from .services import AGREEMENT_VERSION
+
+
+def _link_data(link: FamilyLink, user) -> dict:
+    full = user.is_staff
+    return {
+        "id": link.pk,
+        "status": link.status,
+        "relationship": link.relationship,
+        "member": {
+            "id": link.member_id,
+            "name": link.member.name,
+            "id_number": link.member.id_number if full else link.member.masked_id_number,
+        },
+        "relative": {
+            "id": link.relative_id,
+            "name": link.relative.name,
+            "id_number": link.relative.id_number if full else link.relative.masked_id_number,
+        },
+        "scopes": link.scopes(),
+        "pay_yearly_cap_fen": link.pay_yearly_cap_fen,
+        "consent_version": link.consent_version,
+        "consent_at": link.consent_at.isoformat(),
+        "document_kind": link.document_kind,
+        "document_type": link.document_type,
+        "document_size": link.document_size,
+        "created_at": link.created_at.isoformat(),
+        "reviewed_at": link.reviewed_at.isoformat() if link.reviewed_at else None,
+        "reason": link.reason,
+        "ended_at": link.ended_at.isoformat() if link.ended_at else None,
+    }
+
+
+def _staff_only(request) -> None:
+    if not request.user.is_staff:
+        raise PermissionDenied()
+
+
+class LinkInput(serializers.Serializer):
+    agree = serializers.BooleanField(default=False)
+    agreement_version = serializers.CharField(default="")
+    name = serializers.CharField(max_length=50)
+    id_number = serializers.CharField(max_length=20)
+    relationship = serializers.ChoiceField(choices=Relationship.choices)
+    scope_balance = serializers.BooleanField(default=False)
+    scope_records = serializers.BooleanField(default=False)
+    scope_pay = serializers.BooleanField(default=False)
+    pay_yearly_cap = serializers.CharField(
+        required=False, allow_blank=True, help_text="yuan, e.g. 2000.00"
+    )
+    document_kind = serializers.ChoiceField(choices=DocumentKind.choices)
+    document = serializers.FileField(required=False, allow_empty_file=True)
+
+    def validate_pay_yearly_cap(self, value):
+        if not (value or "").strip():
+            return None
+        try:
+            return to_fen(value)
+        except Exception as exc:
+            raise serializers.ValidationError(getattr(exc, "messages", [str(exc)])) from None
+
+
+class LinkListApi(APIView):
+    """GET: the links the signed-in member added (``granted``) and those naming
+    them as the relative (``received``). POST (multipart): add a relative."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get(self, request):
+        person = person_for_user(request.user)
+        if person is None:
+            return Response({"granted": [], "received": [], "agreement_version": AGREEMENT_VERSION})
+        return Response(
+            {
+                "agreement_version": AGREEMENT_VERSION,
+                "granted": [
+                    _link_data(link, request.user)
+                    for link in selectors.links_granted_by(person).select_related("member")
+                ],
+                "received": [
+                    _link_data(link, request.user)
+                    for link in selectors.links_received_by(person).select_related("relative")
+                ],
+            }
+        )
+
+    @extend_schema(request={"multipart/form-data": LinkInput})
+    def post(self, request):
+        person = person_for_user(request.user)
+        if person is None:
+            raise PermissionDenied()
+        ser = LinkInput(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = ser.validated_data
+        link = services.link_request(
+            member=person,
+            actor=request.user,
+            agreed=data["agree"],
+            agreement_version=data["agreement_version"],
+            name=data["name"],
+            id_number=data["id_number"],
+            relationship=data["relationship"],
+            scope_balance=data["scope_balance"],
+            scope_records=data["scope_records"],
+            scope_pay=data["scope_pay"],
+            pay_yearly_cap_fen=data.get("pay_yearly_cap"),
+            document_kind=data["document_kind"],
+            document=request.FILES.get("document"),
+            request=request,
+        )
+        link = selectors.link_for_user(request.user, link.pk)
+        return Response(_link_data(link, request.user), status=201)
+
+
+class LinkDetailApi(APIView):
+    def get(self, request, pk: int):
+        link = selectors.link_for_user(request.user, pk)
+        return Response(_link_data(link, request.user))
+
+
+class LinkEndApi(APIView):
+    """The member revokes, or the relative leaves. Access ends at once."""
+
+    @extend_schema(request=None)
+    def post(self, request, pk: int):
+        link = selectors.link_for_user(request.user, pk)
+        try:
+            link = services.link_end(link=link, user=request.user, request=request)
+        except ApplicationError as exc:
+            if exc.status_code == 403:
+                raise PermissionDenied() from None
+            raise
+        return Response(_link_data(link, request.user))
+
+
+class LinkDocumentApi(APIView):
+    """The uploaded document (member who uploaded it, staff)."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request, pk: int):
+        return views.document_response(request, selectors.document_for_user(request.user, pk))
+
+
+class GrantListApi(APIView):
+    """Members who granted the signed-in user access: the accounts to switch to."""
+
+    def get(self, request):
+        return Response(
+            [
+                {
+                    "link": link.pk,
+                    "member": {"id": link.member_id, "name": link.member.name},
+                    "relationship": link.relationship,
+                    "scopes": link.scopes(),
+                    "pay_yearly_cap_fen": link.pay_yearly_cap_fen if link.scope_pay else None,
+                }
+                for link in selectors.grants_for_user(request.user)
+            ]
+        )
+
+
+class PersonViewApi(APIView):
+    """What the signed-in user may see of a member, and only that."""
+
+    def get(self, request, person_id: int):
+        person, held = views._held_scopes(request, person_id)
+        data = {
+            "person": {
+                "id": person.pk,
+                "name": person.name,
+                "id_number": person.masked_id_number,
+            },
+            "scopes": held,
+        }
+        if "balance" in held:
+            b = selectors.pocket_balances_of(person)
+            data["balance"] = (
+                None
+                if b is None
+                else {
+                    "current_fen": b.current_fen,
+                    "prior_fen": b.prior_fen,
+                    "total_fen": b.total_fen,
+                }
+            )
+        if "pay" in held:
+            grant = selectors.grant_for(request.user, person.pk)
+            data["pay_yearly_cap_fen"] = grant.pay_yearly_cap_fen if grant else None
+        if "records" in held:
+            records = selectors.records_of(person)
+            data["records"] = {
+                key: (None if rows is None else [str(r) for r in rows])
+                for key, rows in records.items()
+            }
+        return Response(data)
+
+
+class ReviewQueueApi(APIView):
+    """Staff: pending requests, oldest first, with their age in seconds."""
+
+    def get(self, request):
+        _staff_only(request)
+        now = timezone.now()
+        return Response(
+            [
+                {
+                    **_link_data(link, request.user),
+                    "age_seconds": int((now - link.created_at).total_seconds()),
+                }
+                for link in selectors.review_queue()
+            ]
+        )
+
+
+class DecisionInput(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["approve", "reject"])
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ReviewDecideApi(APIView):
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(request=DecisionInput)
+    def post(self, request, pk: int):
+        _staff_only(request)
+        ser = DecisionInput(data=request.data)
+        ser.is_valid(raise_exception=True)
+        if ser.validated_data["decision"] == "approve":
+            link = services.link_approve(link_id=pk, reviewer=request.user, request=request)
+        else:
+            link = services.link_reject(
+                link_id=pk,
+                reviewer=request.user,
+                reason=ser.validated_data["reason"],
+                request=request,
+            )
+        link = selectors.link_for_user(request.user, link.pk)
+        return Response(_link_data(link, request.user))
+
+
+class CounterInput(serializers.Serializer):
+    member_id_number = serializers.CharField(max_length=20)
+    relative_id_number = serializers.CharField(max_length=20)
+
+
+class CounterApi(APIView):
+    """Staff at the counter: a member's payment record for a relative holding an
+    approved power of attorney."""
+
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(request=CounterInput)
+    def post(self, request):
+        _staff_only(request)
+        ser = CounterInput(data=request.data)
+        ser.is_valid(raise_exception=True)
+        member, link = services.counter_lookup(
+            staff_user=request.user, request=request, **ser.validated_data
+        )
+        from portal.access import Scope, person_for_viewer
+
+        person = person_for_viewer(request.user, member.pk, scope=Scope.RECORDS, request=request)
+        b = selectors.pocket_balances_of(person)
+        records = selectors.records_of(person)
+        return Response(
+            {
+                "member": {"id": person.pk, "name": person.name, "id_number": person.id_number},
+                "link": link.pk,
+                "balance": None
+                if b is None
+                else {
+                    "current_fen": b.current_fen,
+                    "prior_fen": b.prior_fen,
+                    "total_fen": b.total_fen,
+                },
+                "records": {
+                    key: (None if rows is None else [str(r) for r in rows])
+                    for key, rows in records.items()
+                },
+            }
+        )

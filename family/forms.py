@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from portal.money import to_fen
+
+from .models import DocumentKind, Relationship
+from .services import AGREEMENT_VERSION
+
+
+class LinkRequestForm(forms.Form):
+    """Input shape only; every rule lives in services.link_request."""
+
+    agree = forms.BooleanField(
+        label=_("I have read the reminder and agree"),
+        required=False,
+    )
+    agreement_version = forms.CharField(widget=forms.HiddenInput, initial=AGREEMENT_VERSION)
+    name = forms.CharField(label=_("Relative's name"), max_length=50)
+    id_number = forms.CharField(
+        label=_("Relative's identity number"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "text"}),
+    )
+    relationship = forms.ChoiceField(label=_("The relative is my"), choices=Relationship.choices)
+    scope_balance = forms.BooleanField(label=_("See my balance"), required=False)
+    scope_records = forms.BooleanField(
+        label=_("See my payment record and expenses"), required=False
+    )
+    scope_pay = forms.BooleanField(
+        label=_("Pay their medical expenses from my prior-years surplus"), required=False
+    )
+    pay_yearly_cap = forms.CharField(
+        label=_("Yearly cap for payments (yuan, leave empty for no cap)"),
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
+    document_kind = forms.ChoiceField(label=_("Document"), choices=DocumentKind.choices)
+    document = forms.FileField(
+        label=_("Signed document (PDF, JPEG or PNG)"),
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/jpeg,image/png"}),
+    )
+
+    def clean_pay_yearly_cap(self):
+        raw = (self.cleaned_data.get("pay_yearly_cap") or "").strip()
+        if not raw:
+            return None
+        try:
+            return to_fen(raw)
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from None
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class CounterForm(forms.Form):
+    member_id_number = forms.CharField(label=_("Member's identity number"), max_length=20)
+    relative_id_number = forms.CharField(
+        label=_("Relative's identity number (holder of the power of attorney)"), max_length=20
+    )

@@ -1,0 +1,151 @@
+"""Reads for family links. Every read of member-owned data (balance, records)
+goes through ``portal.access.person_for_viewer``; these selectors read links."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from members.models import InsuranceType, InsuredPerson
+
+from .models import FamilyLink, LinkStatus
+
+SCOPE_FIELDS = {"balance": "scope_balance", "records": "scope_records", "pay": "scope_pay"}
+
+
+def user_holds_scope(user, person: InsuredPerson, scope: str) -> bool:
+    """The rule registered with portal.access: an approved link from ``person``
+    to the user's own insured person, with ``scope`` granted. Checked on every
+    request, so an ended link stops access at once."""
+    field = SCOPE_FIELDS.get(str(scope))
+    if field is None or not user.is_authenticated:
+        return False
+    return FamilyLink.objects.filter(
+        member=person, relative__user=user, status=LinkStatus.APPROVED, **{field: True}
+    ).exists()
+
+
+def links_granted_by(person: InsuredPerson) -> QuerySet[FamilyLink]:
+    return (
+        FamilyLink.objects.filter(member=person)
+        .select_related("relative", "relative__user")
+        .order_by("-id")
+    )
+
+
+def links_received_by(person: InsuredPerson) -> QuerySet[FamilyLink]:
+    return FamilyLink.objects.filter(relative=person).select_related("member").order_by("-id")
+
+
+def grants_for_user(user) -> list[FamilyLink]:
+    """Approved links whose relative is the signed-in user: the accounts they may switch to."""
+    if not user.is_authenticated:
+        return []
+    return list(
+        FamilyLink.objects.filter(relative__user=user, status=LinkStatus.APPROVED)
+        .select_related("member")
+        .order_by("id")
+    )
+
+
+def grant_for(user, member_id) -> FamilyLink | None:
+    try:
+        member_id = int(member_id)
+    except (TypeError, ValueError):
+        return None
+    if not user.is_authenticated:
+        return None
+    return (
+        FamilyLink.objects.filter(
+            relative__user=user, member_id=member_id, status=LinkStatus.APPROVED
+        )
+        .select_related("member")
+        .first()
+    )
+
+
+def link_for_user(user, link_id) -> FamilyLink:
+    """A link the user may see: its member, its relative, or staff. 404 otherwise."""
+    try:
+        link = FamilyLink.objects.select_related(
+            "member", "relative", "member__user", "relative__user", "reviewed_by"
+        ).get(pk=int(link_id))
+    except (FamilyLink.DoesNotExist, TypeError, ValueError):
+        raise Http404 from None
+    if not user.is_authenticated or not user.is_active:
+        raise Http404
+    if user.is_staff:
+        return link
+    if user.pk in (link.member.user_id, link.relative.user_id):
+        return link
+    raise Http404
+
+
+def document_for_user(user, link_id) -> FamilyLink:
+    """The document may be read by the member who uploaded it and by staff only."""
+    link = link_for_user(user, link_id)
+    if user.is_staff or link.member.user_id == user.pk:
+        return link
+    raise Http404
+
+
+def review_queue() -> QuerySet[FamilyLink]:
+    """Pending links, oldest first."""
+    return (
+        FamilyLink.objects.filter(status=LinkStatus.PENDING)
+        .select_related("member", "relative")
+        .order_by("created_at", "id")
+    )
+
+
+def payment_grants_for(*, patient: InsuredPerson) -> list[FamilyLink]:
+    """Approved links letting ``patient`` pay from a member's prior-years surplus.
+
+    Only members with a personal account (employee or retiree) insured in the
+    patient's province qualify (family mutual assistance). Callers apply
+    ``pay_yearly_cap_fen`` (None = no cap).
+    """
+    links = (
+        FamilyLink.objects.filter(
+            relative=patient,
+            status=LinkStatus.APPROVED,
+            scope_pay=True,
+            member__insurance_type__in=[InsuranceType.EMPLOYEE, InsuranceType.RETIRED],
+            member__insured_region__startswith=patient.province_code,
+        )
+        .select_related("member")
+        .order_by("id")
+    )
+    return list(links)
+
+
+def pocket_balances_of(person: InsuredPerson):
+    """The ledger's balances for ``person`` (None until the accounts app provides them).
+
+    The caller must have obtained ``person`` through person_for_viewer."""
+    try:
+        from accounts.selectors import pocket_balances
+    except ImportError:
+        return None
+    return pocket_balances(person)
+
+
+def records_of(person: InsuredPerson) -> dict:
+    """Payment record and expenses of ``person`` as far as the apps providing
+    them exist (None: not available yet). The caller must have obtained
+    ``person`` through person_for_viewer with scope ``records``."""
+    result: dict = {"contributions": None, "expenses": None}
+    for key, module, names in (
+        ("contributions", "payments.selectors", ("contributions_for", "contribution_list")),
+        ("expenses", "claims.selectors", ("expenses_for", "claims_for", "claim_list")),
+    ):
+        try:
+            mod = __import__(module, fromlist=["_"])
+        except ImportError:
+            continue
+        for name in names:
+            fn = getattr(mod, name, None)
+            if callable(fn):
+                result[key] = list(fn(person=person)[:50])
+                break
+    return result

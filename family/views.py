@@ -1,0 +1,273 @@
+"""HTML pages for family accounts. Thin: validate input, call one service or
+selector, render. Member-owned data is read only through person_for_viewer."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from audit.services import audit_record
+from members.selectors import person_for_user
+from portal.access import Scope, person_for_viewer
+from portal.errors import ApplicationError
+
+from . import selectors, services, uploads
+from .forms import CounterForm, LinkRequestForm, RejectForm
+from .models import DocumentType
+
+EXTENSIONS = {DocumentType.PDF: "pdf", DocumentType.JPEG: "jpg", DocumentType.PNG: "png"}
+
+
+def _staff_only(request) -> None:
+    if not request.user.is_staff:
+        raise PermissionDenied
+
+
+def _form_error(form, exc: ApplicationError) -> None:
+    placed = False
+    for field, errs in exc.fields.items():
+        target = field if field in form.fields else None
+        if field == "scopes":
+            target = None
+        for err in errs:
+            form.add_error(target, err)
+            placed = True
+    if not placed:
+        form.add_error(None, exc.message)
+
+
+@login_required
+@require_GET
+def index(request):
+    """My family: relatives I added, members who added me, accounts I can switch to."""
+    person = person_for_user(request.user)
+    granted = list(selectors.links_granted_by(person)) if person else []
+    received = list(selectors.links_received_by(person)) if person else []
+    return render(
+        request,
+        "family/index.html",
+        {
+            "person": person,
+            "granted": granted,
+            "received": received,
+            "grants": selectors.grants_for_user(request.user),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def add(request):
+    person = person_for_user(request.user)
+    if person is None:
+        raise PermissionDenied
+    form = LinkRequestForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            link = services.link_request(
+                member=person,
+                actor=request.user,
+                agreed=data["agree"],
+                agreement_version=data["agreement_version"],
+                name=data["name"],
+                id_number=data["id_number"],
+                relationship=data["relationship"],
+                scope_balance=data["scope_balance"],
+                scope_records=data["scope_records"],
+                scope_pay=data["scope_pay"],
+                pay_yearly_cap_fen=data["pay_yearly_cap"],
+                document_kind=data["document_kind"],
+                document=request.FILES.get("document"),
+                request=request,
+            )
+        except ApplicationError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, _("Your request was sent. Staff will review the document."))
+            return redirect("family:link", pk=link.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "family/add.html", {"form": form}, status=status)
+
+
+@login_required
+@require_GET
+def link_detail(request, pk: int):
+    link = selectors.link_for_user(request.user, pk)
+    return render(
+        request,
+        "family/link.html",
+        {
+            "link": link,
+            "is_member": link.member.user_id == request.user.pk,
+            "is_relative": link.relative.user_id == request.user.pk,
+            "show_document": request.user.is_staff or link.member.user_id == request.user.pk,
+        },
+    )
+
+
+@login_required
+@require_POST
+def link_end(request, pk: int):
+    link = selectors.link_for_user(request.user, pk)
+    try:
+        services.link_end(link=link, user=request.user, request=request)
+    except ApplicationError as exc:
+        if exc.status_code == 403:
+            raise PermissionDenied from None
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("The link has ended; access stopped at once."))
+    return redirect("family:index")
+
+
+@never_cache
+@xframe_options_sameorigin
+@login_required
+@require_GET
+def document(request, pk: int):
+    """The uploaded document, to the member who uploaded it and to staff only."""
+    return document_response(request, selectors.document_for_user(request.user, pk))
+
+
+def document_response(request, link) -> FileResponse:
+    try:
+        fh = open(uploads.path_of(link.document_name), "rb")  # noqa: SIM115 (FileResponse closes)
+    except (FileNotFoundError, ValueError):
+        raise Http404 from None
+    if link.member.user_id != request.user.pk:
+        audit_record(
+            actor=request.user,
+            action="family.document.view",
+            subject_person=link.member,
+            target=link,
+            request=request,
+        )
+    response = FileResponse(fh, content_type=link.document_type)
+    response["Content-Disposition"] = (
+        f'inline; filename="family-document-{link.pk}.{EXTENSIONS[link.document_type]}"'
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    response["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
+@login_required
+@require_GET
+def switch(request):
+    """The account switcher: back to one's own account, or to a member who granted access."""
+    target = request.GET.get("person", "")
+    if not target or target == "self":
+        return redirect("home")
+    if selectors.grant_for(request.user, target) is None:
+        raise Http404
+    return redirect("family:view", person_id=int(target))
+
+
+def _held_scopes(request, person_id) -> tuple[object, list[str]]:
+    """The person and the scopes the viewer holds on them, each through the one
+    permission layer (which audits every non-owner access)."""
+    person, held = None, []
+    for scope in (Scope.BALANCE, Scope.RECORDS, Scope.PAY):
+        try:
+            person = person_for_viewer(request.user, person_id, scope=scope, request=request)
+        except Http404:
+            continue
+        held.append(str(scope))
+    if person is None:
+        raise Http404
+    return person, held
+
+
+@login_required
+@require_GET
+def view_member(request, person_id: int):
+    """What a relative (or staff) may see of a member, and only that."""
+    person, held = _held_scopes(request, person_id)
+    grant = selectors.grant_for(request.user, person.pk)
+    context = {
+        "viewed": person,
+        "held": held,
+        "grant": grant,
+        "grants": selectors.grants_for_user(request.user),
+        "balances": selectors.pocket_balances_of(person) if "balance" in held else None,
+        "records": selectors.records_of(person) if "records" in held else None,
+    }
+    return render(request, "family/view.html", context)
+
+
+@login_required
+@require_GET
+def review_queue(request):
+    _staff_only(request)
+    now = timezone.now()
+    items = [(link, now - link.created_at) for link in selectors.review_queue()]
+    return render(request, "family/review.html", {"items": items, "reject_form": RejectForm()})
+
+
+@login_required
+@require_POST
+def review_decide(request, pk: int):
+    _staff_only(request)
+    decision = request.POST.get("decision")
+    try:
+        if decision == "approve":
+            services.link_approve(link_id=pk, reviewer=request.user, request=request)
+            messages.success(request, _("Approved. The member will be told by e-mail."))
+        elif decision == "reject":
+            services.link_reject(
+                link_id=pk,
+                reviewer=request.user,
+                reason=request.POST.get("reason", ""),
+                request=request,
+            )
+            messages.success(request, _("Rejected. The member will be told by e-mail."))
+        else:
+            messages.error(request, _("Choose approve or reject."))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("family:review")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def counter(request):
+    """Counter service: a relative with an approved power of attorney asks for
+    the member's payment record."""
+    _staff_only(request)
+    form = CounterForm(request.POST or None)
+    result = None
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            member, link = services.counter_lookup(
+                staff_user=request.user,
+                member_id_number=form.cleaned_data["member_id_number"],
+                relative_id_number=form.cleaned_data["relative_id_number"],
+                request=request,
+            )
+        except ApplicationError as exc:
+            _form_error(form, exc)
+            status = 400 if exc.status_code == 400 else 403
+        else:
+            person = person_for_viewer(
+                request.user, member.pk, scope=Scope.RECORDS, request=request
+            )
+            result = {
+                "member": person,
+                "link": link,
+                "records": selectors.records_of(person),
+                "balances": selectors.pocket_balances_of(person),
+            }
+    elif request.method == "POST":
+        status = 400
+    return render(request, "family/counter.html", {"form": form, "result": result}, status=status)
