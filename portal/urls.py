@@ -11,6 +11,7 @@ handler500 = "portal.views.server_error"
 
 api_v1 = [
     path("", include("members.urls_api")),
+    path("accounts/", include("accounts.urls_api")),
 ]
 
 urlpatterns = [
