@@ -68,6 +68,10 @@ PEOPLE = [
 ]
 
 STAFF = [("staff", "Staff reviewer", False), ("admin", "Administrator", True)]
+# Staff pages need a TOTP code. The demo staff share this fixed, public secret
+# (base32 MRSW23ZNOBXXE5DBNQWXI33UOAWWWZLZ), so `python manage.py demo_totp staff`
+# or any authenticator app can produce their codes. Never use it for real staff.
+DEMO_TOTP_KEY = b"demo-portal-totp-key".hex()
 
 
 def id_number_of(key: str) -> str:
@@ -89,13 +93,18 @@ def seed() -> None:
         )
         if signs_in and p.user_id is None:
             member_user_create(person=p, password=DEMO_PASSWORD, phone=phone)
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
     for username, first_name, superuser in STAFF:
-        if not User.objects.filter(username=username).exists():
+        u = User.objects.filter(username=username).first()
+        if u is None:
             u = User(
                 username=username, first_name=first_name, is_staff=True, is_superuser=superuser
             )
             u.set_password(DEMO_PASSWORD)
             u.save()
+        if not TOTPDevice.objects.filter(user=u, key=DEMO_TOTP_KEY).exists():
+            TOTPDevice.objects.create(user=u, name="demo", key=DEMO_TOTP_KEY, confirmed=True)
 
 
 def sign_ins() -> list[tuple[str, str]]:
@@ -105,5 +114,8 @@ def sign_ins() -> list[tuple[str, str]]:
             rows.append(
                 (f"{name} ({InsuranceType(itype).label})", f"{id_number_of(key)} or {phone}")
             )
-    rows += [(f"{label} (staff)", username) for username, label, _ in STAFF]
+    rows += [
+        (f"{label} (staff)", f"{username}, code: python manage.py demo_totp {username}")
+        for username, label, _ in STAFF
+    ]
     return rows

@@ -21,7 +21,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin with the staff gate (verified TOTP) as its site.
+    "portal.security_admin.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -34,6 +35,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "portal",
     "audit",
     "members",
@@ -51,6 +54,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a refused sign-in into a clear lockout page.
@@ -208,6 +212,8 @@ AXES_SENSITIVE_PARAMETERS = ["username", "password", "otp_token"]
 AXES_VERBOSE = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# Staff pages need a TOTP code on top of the password (portal.security.staff_required).
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Medical insurance portal")
 # Behind HTTPS in production: HTTPS=true turns on secure cookies.
 SESSION_COOKIE_SECURE = env.bool("HTTPS", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -27,6 +27,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "accounts/password/",
+    path("accounts/two-factor/", include("portal.security_urls")),
         auth_views.PasswordChangeView.as_view(),
         name="password_change",
     ),

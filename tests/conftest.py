@@ -87,13 +87,31 @@ def staff(db, django_user_model):
     return user
 
 
+def _pass_otp(client, user):
+    """Staff pages need a verified TOTP code (portal.security.staff_required):
+    a staff test client signed in with ``client_for`` has passed it.
+    tests/security tests the code check itself with plain ``force_login``."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+
+
 @pytest.fixture
 def client_for(client):
-    """``client_for(person_or_user)``: a test client signed in as them."""
+    """``client_for(person_or_user)``: a test client signed in as them (staff
+    also past the one-time-code step)."""
 
     def _login(who):
         user = getattr(who, "user", who)
         client.force_login(user)
+        if user.is_staff:
+            _pass_otp(client, user)
         return client
 
     return _login
