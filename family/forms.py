@@ -40,6 +40,7 @@ class LinkRequestForm(forms.Form):
     document_kind = forms.ChoiceField(label=_("Document"), choices=DocumentKind.choices)
     document = forms.FileField(
         label=_("Signed document (PDF, JPEG or PNG)"),
+        allow_empty_file=True,
         required=False,
         widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/jpeg,image/png"}),
     )
