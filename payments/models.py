@@ -1,1 +1,183 @@
-from django.db import models  # noqa: F401
+"""Contributions (缴费记录) and the policy parameters they are computed from.
+
+See ../shared/DOMAIN.md and docs/adr/0002-rollover-and-crediting.md.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class PolicyYear(models.Model):
+    """The policy parameters of one region and year, edited in the admin.
+
+    ``region`` is a 6-digit administrative code. A member's policy is the row of
+    their insured region, else of its city (``1101xx`` -> ``110100``), else of
+    its province (``11xxxx`` -> ``110000``): see ``payments.selectors.policy_for``.
+    """
+
+    region = models.CharField(_("region code"), max_length=6)
+    year = models.PositiveSmallIntegerField(_("year"))
+    average_wage_fen = models.BigIntegerField(
+        _("average monthly wage (fen)"),
+        help_text=_("The regional average monthly wage the base floor and cap derive from."),
+    )
+    base_floor_ratio = models.DecimalField(
+        _("base floor (ratio of the average wage)"), max_digits=5, decimal_places=4
+    )
+    base_cap_ratio = models.DecimalField(
+        _("base cap (ratio of the average wage)"), max_digits=5, decimal_places=4
+    )
+    employer_rate = models.DecimalField(_("employer rate"), max_digits=5, decimal_places=4)
+    individual_rate = models.DecimalField(_("individual rate"), max_digits=5, decimal_places=4)
+    credit_rate = models.DecimalField(
+        _("personal-account credit rate"),
+        max_digits=5,
+        decimal_places=4,
+        help_text=_(
+            "Share of an in-service employee's own contribution credited to the personal "
+            "account (1 = all of it)."
+        ),
+    )
+    retiree_monthly_credit_fen = models.BigIntegerField(
+        _("retiree monthly credit (fen)"),
+        help_text=_("Fixed monthly credit to a retiree's personal account, from the pooled fund."),
+    )
+
+    class Meta:
+        verbose_name = _("policy year")
+        verbose_name_plural = _("policy years")
+        ordering = ["region", "-year"]
+        constraints = [
+            models.UniqueConstraint(fields=["region", "year"], name="policy_one_per_region_year"),
+            models.CheckConstraint(
+                condition=models.Q(region__regex=r"^\d{6}$"), name="policy_region_6_digits"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(base_floor_ratio__gt=0)
+                & models.Q(base_cap_ratio__gte=models.F("base_floor_ratio")),
+                name="policy_floor_below_cap",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(average_wage_fen__gt=0, retiree_monthly_credit_fen__gte=0),
+                name="policy_amounts_sane",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    employer_rate__gte=0,
+                    employer_rate__lt=1,
+                    individual_rate__gte=0,
+                    individual_rate__lt=1,
+                    credit_rate__gte=0,
+                    credit_rate__lte=1,
+                ),
+                name="policy_rates_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.region} {self.year}"
+
+
+class Payer(models.TextChoices):
+    EMPLOYER = "employer", _("Employer")
+    INDIVIDUAL = "individual", _("Individual (flexible employment)")
+
+
+class ContributionStatus(models.TextChoices):
+    PAID = "paid", _("Paid")
+    ARREARS = "arrears", _("Arrears")
+    REFUNDED = "refunded", _("Refunded")
+
+
+class ImportBatch(models.Model):
+    """One upload (or command run) of a contributions CSV, with its outcome."""
+
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
+    )
+    file_name = models.CharField(_("file name"), max_length=255)
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_imported = models.PositiveIntegerField(default=0)
+    rows_already = models.PositiveIntegerField(default=0)
+    rows_bad = models.PositiveIntegerField(default=0)
+    # The whole file was refused (encoding, header): the reason.
+    refused = models.TextField(blank=True)
+    # CSV: row, column, value, problem (one line per bad row and problem).
+    report_csv = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("contribution import")
+        verbose_name_plural = _("contribution imports")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class Contribution(models.Model):
+    """One month's contribution of one person.
+
+    ``base_fen`` is the declared base clamped to the policy floor and cap;
+    ``declared_base_fen`` keeps what was declared. ``credited_fen`` is what the
+    personal account receives (posted to the ledger for paid records, with the
+    idempotency key ``contribution:<id>:credit``).
+    """
+
+    person = models.ForeignKey(
+        "members.InsuredPerson", on_delete=models.PROTECT, related_name="contributions"
+    )
+    period = models.DateField(_("month"), help_text=_("The first day of the month."))
+    declared_base_fen = models.BigIntegerField(_("declared base (fen)"))
+    base_fen = models.BigIntegerField(_("contribution base (fen)"))
+    employer_fen = models.BigIntegerField(_("employer amount (fen)"))
+    individual_fen = models.BigIntegerField(_("individual amount (fen)"))
+    credited_fen = models.BigIntegerField(_("credited to the personal account (fen)"))
+    payer = models.CharField(_("payer"), max_length=10, choices=Payer.choices)
+    paid_on = models.DateField(_("date paid"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=ContributionStatus.choices)
+    batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="contributions"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("contribution")
+        verbose_name_plural = _("contributions")
+        indexes = [models.Index(fields=["person", "-period", "-id"], name="contrib_person_period")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["person", "period"],
+                condition=~models.Q(status="refunded"),
+                name="contribution_one_per_person_month",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    declared_base_fen__gte=0,
+                    base_fen__gte=0,
+                    employer_fen__gte=0,
+                    individual_fen__gte=0,
+                    credited_fen__gte=0,
+                ),
+                name="contribution_amounts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(period__day=1), name="contribution_period_first_of_month"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="paid") | models.Q(paid_on__isnull=False),
+                name="contribution_paid_has_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} {self.period:%Y-%m} {self.status}"
+
+    @property
+    def credit_key(self) -> str:
+        return f"contribution:{self.pk}:credit"

@@ -1,0 +1,19 @@
+from celery import shared_task
+from django.utils import timezone
+
+from .services import rollover_year
+
+
+@shared_task(acks_late=True)
+def rollover_year_task(year: int | None = None) -> dict:
+    """Beat runs this on 1 January (Asia/Shanghai) for the year that just ended.
+
+    Safe under acks_late redelivery: each member's move is keyed
+    ``rollover:<year>:<person>``, so a second delivery finds them done."""
+    year = year or timezone.localdate().year - 1
+    result = rollover_year(year=year)
+    return {
+        "year": result.year,
+        "members_rolled": result.members_rolled,
+        "fen_moved": result.fen_moved,
+    }
