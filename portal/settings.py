@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "payments",
     "claims",
     "family",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from dashboard import views as dashboard_views
 from members.forms import SignInForm
 
 from . import views
@@ -15,7 +16,11 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    # A member's home is their dashboard (staff keep portal.views.home).
+    path("", dashboard_views.home, name="home"),
+    path("dashboard/", include("dashboard.urls")),
+    path("verify/", dashboard_views.verify, name="verify"),
+    path("verify/<str:code>", dashboard_views.verify, name="verify_code"),
     path("healthz", views.healthz, name="healthz"),
     path(
         "accounts/login/",

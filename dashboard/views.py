@@ -1,0 +1,458 @@
+"""Member pages: dashboard, payment record, yearly summary, certificates.
+
+Thin: resolve the person through the permission layer, call selectors,
+render. A relative reaches a granting member's pages with ``?person=<id>`` (or
+/dashboard/<id>/) and sees only the granted scopes.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+
+import segno
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from members.models import InsuranceType, InsuredPerson
+from members.selectors import person_for_user
+from portal import views as portal_views
+from portal.access import Scope, can_view, person_for_viewer
+from portal.errors import ApplicationError
+from portal.money import format_yuan
+
+from . import certificates, charts, selectors, sources
+from .deduction import serious_illness_deduction_fen
+
+PAGE_SIZE = 50
+
+
+# --- helpers -----------------------------------------------------------------
+
+
+def _today() -> dt.date:
+    return timezone.localdate()
+
+
+def _subject(request, scope: str, person_id=None) -> tuple[InsuredPerson, bool]:
+    """(person, is_own): the signed-in member, or ``?person=`` through the permission layer."""
+    own = person_for_user(request.user)
+    pid = person_id if person_id is not None else request.GET.get("person")
+    if pid in (None, "") or (own is not None and str(pid) == str(own.pk)):
+        if own is None:
+            raise Http404
+        return own, True
+    return person_for_viewer(request.user, pid, scope=scope, request=request), False
+
+
+def _year(request, default: int) -> int:
+    try:
+        year = int(request.GET.get("year") or default)
+    except ValueError:
+        return default
+    return year if 1990 <= year <= 2100 else default
+
+
+def _cursor(value: str | None) -> tuple[dt.date, int] | None:
+    """ "2025-06-01_123" -> (date(2025, 6, 1), 123); anything else -> None."""
+    try:
+        day, pk = (value or "").split("_", 1)
+        return dt.date.fromisoformat(day), int(pk)
+    except ValueError:
+        return None
+
+
+def _cursor_of(day: dt.date, pk: int) -> str:
+    return f"{day.isoformat()}_{pk}"
+
+
+def _months_chart(chart_id: str, title: str, totals: dict[int, int]) -> dict:
+    return charts.bar_chart(chart_id, title, [(f"{m}", totals.get(m, 0)) for m in range(1, 13)])
+
+
+# --- dashboard ---------------------------------------------------------------
+
+
+def _dashboard_context(request, person: InsuredPerson, *, show_balance: bool, show_records: bool):
+    ctx: dict = {"subject": person, "show_balance": show_balance, "show_records": show_records}
+    if show_balance and person.has_personal_account:
+        ctx["balances"] = sources.balances(person)
+    if show_records:
+        ctx["contributions"] = sources.contributions(person, limit=5)
+        ctx["expenses"] = sources.expenses(person, limit=5)
+    return ctx
+
+
+@login_required
+@never_cache
+@require_GET
+def home(request):
+    """The signed-in member's home is the dashboard; staff keep the plain home."""
+    person = person_for_user(request.user)
+    if person is None:
+        return portal_views.home(request)
+    ctx = _dashboard_context(request, person, show_balance=True, show_records=True)
+    ctx.update(person=person, is_own=True, granted=selectors.granted_members(request.user))
+    return render(request, "dashboard/home.html", ctx)
+
+
+@login_required
+@never_cache
+@require_GET
+def member_dashboard(request, person_id: int):
+    """A granting member's dashboard as their relative sees it (granted scopes only)."""
+    own = person_for_user(request.user)
+    if own is not None and own.pk == person_id:
+        return home(request)
+    try:
+        person = InsuredPerson.objects.get(pk=person_id)
+    except InsuredPerson.DoesNotExist:
+        raise Http404 from None
+    held = [s for s in (Scope.BALANCE, Scope.RECORDS) if can_view(request.user, person, s)]
+    if not held:
+        raise Http404
+    for scope in held:  # audited once per scope shown
+        person = person_for_viewer(request.user, person_id, scope=scope, request=request)
+    ctx = _dashboard_context(
+        request,
+        person,
+        show_balance=Scope.BALANCE in held,
+        show_records=Scope.RECORDS in held,
+    )
+    ctx["is_own"] = False
+    return render(request, "dashboard/member.html", ctx)
+
+
+# --- payment record ----------------------------------------------------------
+
+
+def _status_choices():
+    try:
+        from payments.models import ContributionStatus
+    except ImportError:
+        return []
+    return list(ContributionStatus.choices)
+
+
+@login_required
+@never_cache
+@require_GET
+def records(request):
+    person, is_own = _subject(request, Scope.RECORDS)
+    year = request.GET.get("year") or ""
+    year_int = _year(request, 0) or None
+    statuses = dict(_status_choices())
+    status = request.GET.get("status") or ""
+    status = status if status in statuses else ""
+    after_c = _cursor(request.GET.get("after"))
+    after_e = _cursor(request.GET.get("after_expense"))
+    contribs = sources.contributions(
+        person, year=year_int, status=status or None, after=after_c, limit=PAGE_SIZE + 1
+    )
+    expenses = sources.expenses(person, year=year_int, after=after_e, limit=PAGE_SIZE + 1)
+    next_c = next_e = None
+    if contribs is not None and len(contribs) > PAGE_SIZE:
+        contribs = contribs[:PAGE_SIZE]
+        next_c = _cursor_of(contribs[-1].period, contribs[-1].pk)
+    if expenses is not None and len(expenses) > PAGE_SIZE:
+        expenses = expenses[:PAGE_SIZE]
+        next_e = _cursor_of(expenses[-1].service_date, expenses[-1].pk)
+    this_year = _today().year
+    return render(
+        request,
+        "dashboard/records.html",
+        {
+            "subject": person,
+            "is_own": is_own,
+            "contributions": contribs,
+            "expenses": expenses,
+            "next_contribution": next_c,
+            "next_expense": next_e,
+            "year": str(year_int or ""),
+            "status": status,
+            "statuses": statuses.items(),
+            "years": list(range(this_year, this_year - 10, -1)),
+            "paged": bool(after_c or after_e),
+            "raw_year": year,
+        },
+    )
+
+
+@login_required
+@never_cache
+@require_GET
+def records_csv(request):
+    """The payment record as CSV (contributions, newest first), streamed page by page."""
+    person, _is_own = _subject(request, Scope.RECORDS)
+    year = _year(request, 0) or None
+    status = request.GET.get("status") or None
+    if status not in dict(_status_choices()):
+        status = None
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="payment-record.csv"'
+    response.write("\ufeff")  # so spreadsheet programs read UTF-8
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            _("Month"),
+            _("Contribution base (yuan)"),
+            _("Employer (yuan)"),
+            _("Individual (yuan)"),
+            _("Credited to the personal account (yuan)"),
+            _("Payer"),
+            _("Date paid"),
+            _("Status"),
+        ]
+    )
+    after = None
+    while True:
+        rows = sources.contributions(person, year=year, status=status, after=after, limit=500)
+        if not rows:
+            break
+        for c in rows:
+            writer.writerow(
+                [
+                    c.period.strftime("%Y-%m"),
+                    format_yuan(c.base_fen),
+                    format_yuan(c.employer_fen),
+                    format_yuan(c.individual_fen),
+                    format_yuan(c.credited_fen),
+                    c.get_payer_display(),
+                    c.paid_on.isoformat() if c.paid_on else "",
+                    c.get_status_display(),
+                ]
+            )
+        if len(rows) < 500:
+            break
+        after = (rows[-1].period, rows[-1].pk)
+    return response
+
+
+# --- yearly summary ----------------------------------------------------------
+
+
+@login_required
+@never_cache
+@require_GET
+def summary(request):
+    person, is_own = _subject(request, Scope.RECORDS)
+    today = _today()
+    year = _year(request, today.year)
+    contrib_months = sources.contribution_monthly_totals(person, year) or {}
+    spend_months = sources.expense_monthly_totals(person, year)
+    by_care = sources.expense_by_care_type(person, year)
+    totals = sources.yearly_totals(person, year)
+    people = []
+    if is_own:
+        for c in selectors.claimable_people(person, year):
+            row = {"claimable": c, "totals": None}
+            if c.person.pk == person.pk:
+                row["totals"] = totals
+            elif can_view(request.user, c.person, Scope.RECORDS):
+                seen = person_for_viewer(
+                    request.user, c.person.pk, scope=Scope.RECORDS, request=request
+                )
+                row["totals"] = sources.yearly_totals(seen, year)
+            if row["totals"] is not None:
+                row["deduction_fen"] = serious_illness_deduction_fen(
+                    row["totals"]["self_borne_fen"]
+                )
+            people.append(row)
+    chart_list = [
+        _months_chart("chart-contrib", _("Contributions paid per month (yuan)"), contrib_months)
+    ]
+    if spend_months is not None:
+        chart_list.append(
+            _months_chart("chart-spend", _("Medical spending per month (yuan)"), spend_months)
+        )
+    if by_care:
+        chart_list.append(
+            charts.bar_chart("chart-care", _("Spending by care type (yuan)"), by_care)
+        )
+    return render(
+        request,
+        "dashboard/summary.html",
+        {
+            "subject": person,
+            "is_own": is_own,
+            "year": year,
+            "years": list(range(today.year, today.year - 10, -1)),
+            "totals": totals,
+            "people": people,
+            "charts": chart_list,
+        },
+    )
+
+
+# --- payment-record certificate ---------------------------------------------
+
+
+def _month(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(f"{value}-01")
+    except (TypeError, ValueError):
+        return None
+
+
+def _certificate_rows(person: InsuredPerson, start: dt.date, end: dt.date) -> list[dict]:
+    rows, after = [], None
+    while True:
+        page = sources.contributions(person, after=after, limit=500) or []
+        for c in page:
+            if start <= c.period <= end:
+                rows.append(
+                    {
+                        "period": c.period.strftime("%Y-%m"),
+                        "status": c.status,
+                        "total_fen": c.employer_fen + c.individual_fen,
+                        "credited_fen": c.credited_fen,
+                    }
+                )
+        if len(page) < 500 or page[-1].period < start:
+            return rows
+        after = (page[-1].period, page[-1].pk)
+
+
+@login_required
+@never_cache
+@require_GET
+def certificate(request):
+    """Choose a period; the form downloads the PDF."""
+    person, is_own = _subject(request, Scope.RECORDS)
+    today = _today()
+    start = request.GET.get("start") or f"{today.year - 1}-01"
+    end = request.GET.get("end") or today.strftime("%Y-%m")
+    return render(
+        request,
+        "dashboard/certificate.html",
+        {"subject": person, "is_own": is_own, "start": start, "end": end},
+    )
+
+
+@login_required
+@never_cache
+@require_GET
+def certificate_pdf(request):
+    person, is_own = _subject(request, Scope.RECORDS)
+    start, end = _month(request.GET.get("start")), _month(request.GET.get("end"))
+    errors = {}
+    if start is None:
+        errors["start"] = [_("Choose the first month (YYYY-MM).")]
+    if end is None:
+        errors["end"] = [_("Choose the last month (YYYY-MM).")]
+    if start and end and start > end:
+        errors["end"] = [_("The last month is before the first month.")]
+    if errors:
+        return render(
+            request,
+            "dashboard/certificate.html",
+            {
+                "subject": person,
+                "is_own": is_own,
+                "start": request.GET.get("start", ""),
+                "end": request.GET.get("end", ""),
+                "errors": errors,
+            },
+            status=400,
+        )
+    payload = certificates.certificate_payload(
+        person=person,
+        start=start.strftime("%Y-%m"),
+        end=end.strftime("%Y-%m"),
+        rows=_certificate_rows(person, start, end),
+        issued=_today(),
+    )
+    code = certificates.certificate_code(payload)
+    verify_url = request.build_absolute_uri(reverse("verify")) + "?code=" + code
+    labels = {
+        "title": _("Payment record certificate"),
+        "facts": certificates.certificate_facts(
+            payload, type_label=str(InsuranceType(payload["type"]).label)
+        ),
+        "statement": _(
+            "This certifies the basic medical insurance contributions recorded for the "
+            "person above in the period shown."
+        ),
+        "verify_hint": _(
+            "Anyone can check this certificate: scan the QR code, or open the verification "
+            "page of the portal (/verify/) and enter the code below."
+        ),
+        "code_label": _("Verification code:"),
+    }
+    try:
+        body = certificates.certificate_pdf(
+            payload=payload, code=code, verify_url=verify_url, labels=labels
+        )
+    except ApplicationError as exc:
+        return HttpResponse(exc.message, status=exc.status_code, content_type="text/plain")
+    response = HttpResponse(body, content_type="application/pdf")
+    name = f"payment-record-{payload['start']}-{payload['end']}.pdf"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["X-Verification-Code"] = code
+    return response
+
+
+@never_cache
+@require_GET
+def verify(request, code: str | None = None):
+    """Public: shows what a certificate shows, if its code is genuine."""
+    code = (code or request.GET.get("code") or "").strip()
+    payload = certificates.certificate_verify(code) if code else None
+    facts = None
+    if payload is not None:
+        facts = certificates.certificate_facts(
+            payload, type_label=str(InsuranceType(payload["type"]).label)
+        )
+    return render(
+        request,
+        "dashboard/verify.html",
+        {"code": code, "facts": facts, "checked": bool(code)},
+        status=200 if (payload is not None or not code) else 404,
+    )
+
+
+# --- electronic certificate --------------------------------------------------
+
+
+@login_required
+@never_cache
+@require_GET
+def ecert(request):
+    own = person_for_user(request.user)
+    if own is None:
+        raise Http404
+    return render(
+        request,
+        "dashboard/ecert.html",
+        {
+            "people": selectors.ecert_people(own),
+            "max_age": certificates.ECERT_MAX_AGE,
+        },
+    )
+
+
+@login_required
+@never_cache
+@require_GET
+def ecert_token(request, person_id: int):
+    """{"token", "svg", "expires_in"}: a fresh QR for the member or a relative
+    they may pay for; the page's script asks again before it expires."""
+    own = person_for_user(request.user)
+    subject = selectors.may_show_ecert(own, person_id) if own is not None else None
+    if subject is None:
+        raise Http404
+    token = certificates.ecert_token(subject)
+    qr = segno.make(token, error="m")
+    return JsonResponse(
+        {
+            "token": token,
+            "svg": qr.svg_data_uri(scale=5, border=2),
+            "expires_in": certificates.ECERT_MAX_AGE,
+        }
+    )
