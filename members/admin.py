@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import gettext_lazy as _
 
+from .idnumber import looks_like_id_number
 from .models import InsuredPerson, User
+from .selectors import person_by_id_number
 
 
 @admin.register(User)
@@ -12,8 +15,36 @@ class PortalUserAdmin(UserAdmin):
 
 @admin.register(InsuredPerson)
 class InsuredPersonAdmin(admin.ModelAdmin):
+    """Identity numbers are shown masked; search finds a person by the exact
+    number (through the look-up hash; the clear number is not searchable).
+    People are registered through members.services.person_create."""
+
     list_display = ("name", "masked_id_number", "insurance_type", "insured_region", "birth_date")
     list_filter = ("insurance_type",)
     search_fields = ("name",)
-    readonly_fields = ("birth_date", "sex", "created_at")
+    search_help_text = _("Search by name, or by a full identity number.")
+    fields = (
+        "name",
+        "masked_id_number",
+        "insurance_type",
+        "insured_region",
+        "user",
+        "birth_date",
+        "sex",
+        "created_at",
+    )
+    readonly_fields = ("masked_id_number", "birth_date", "sex", "created_at")
     raw_id_fields = ("user",)
+
+    @admin.display(description=_("identity number"))
+    def masked_id_number(self, obj):
+        return obj.masked_id_number
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        if looks_like_id_number(search_term):
+            person = person_by_id_number(search_term)
+            return queryset.filter(pk=person.pk if person else None), False
+        return super().get_search_results(request, queryset, search_term)

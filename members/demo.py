@@ -11,6 +11,7 @@ from portal.demo import DEMO_PASSWORD
 
 from .idnumber import make_id_number
 from .models import InsuranceType, InsuredPerson, User
+from .selectors import person_by_id_number
 from .services import member_user_create, person_create
 
 # (key, name, region, birth date, sequence, insurance type, phone, has sign-in)
@@ -82,13 +83,16 @@ def id_number_of(key: str) -> str:
 
 
 def person(key: str) -> InsuredPerson:
-    return InsuredPerson.objects.get(id_number=id_number_of(key))
+    found = person_by_id_number(id_number_of(key))
+    if found is None:
+        raise InsuredPerson.DoesNotExist(key)
+    return found
 
 
 def seed() -> None:
     for _key, name, region, birth, seq, itype, phone, signs_in in PEOPLE:
         number = make_id_number(region, birth, seq)
-        p = InsuredPerson.objects.filter(id_number=number).first() or person_create(
+        p = person_by_id_number(number) or person_create(
             id_number=number, name=name, insurance_type=itype, insured_region=region
         )
         if signs_in and p.user_id is None:

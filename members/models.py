@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .idnumber import FEMALE, MALE, mask_id_number
+from .idnumber import FEMALE, MALE, mask_id_number, normalise
 
 
 class User(AbstractUser):
@@ -38,7 +38,13 @@ class InsuredPerson(models.Model):
     user = models.OneToOneField(
         User, on_delete=models.PROTECT, null=True, blank=True, related_name="person"
     )
-    id_number = models.CharField(_("identity number"), max_length=18, unique=True)
+    # The identity number is never stored in clear: ``id_number`` (below) is a
+    # property over the encrypted column; look-ups go through the keyed hash
+    # (members.selectors.person_by_id_number). See members/crypto.py.
+    id_number_encrypted = models.TextField(_("identity number (encrypted)"), editable=False)
+    id_number_hash = models.CharField(
+        _("identity number look-up hash"), max_length=64, unique=True, editable=False
+    )
     name = models.CharField(_("name"), max_length=50)
     birth_date = models.DateField(_("birth date"), editable=False)
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, editable=False)
@@ -64,7 +70,31 @@ class InsuredPerson(models.Model):
         return f"{self.name} ({self.masked_id_number})"
 
     @property
+    def id_number(self) -> str:
+        """The identity number in clear (decrypted once per instance)."""
+        plain = self.__dict__.get("_id_number_plain")
+        if plain is None and self.id_number_encrypted:
+            from .crypto import decrypt
+
+            plain = decrypt(self.id_number_encrypted)
+            self.__dict__["_id_number_plain"] = plain
+        return plain or ""
+
+    @id_number.setter
+    def id_number(self, value: str) -> None:
+        from .crypto import encrypt_id_number
+
+        value = normalise(value)
+        self.id_number_encrypted, self.id_number_hash = encrypt_id_number(value)
+        self.__dict__["_id_number_plain"] = value
+
+    def refresh_from_db(self, *args, **kwargs):
+        self.__dict__.pop("_id_number_plain", None)
+        super().refresh_from_db(*args, **kwargs)
+
+    @property
     def masked_id_number(self) -> str:
+        """What everyone but the owner and authorised staff sees."""
         return mask_id_number(self.id_number)
 
     @property

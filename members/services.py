@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from .idnumber import parse_id_number
 from .models import InsuranceType, InsuredPerson, User
+from .selectors import person_by_id_number
 
 
 @transaction.atomic
@@ -29,7 +32,14 @@ def person_create(
         insured_region=insured_region or number.region_code,
         user=user,
     )
-    person.full_clean()
+    if person_by_id_number(number.value) is not None:
+        raise ValidationError(
+            {"id_number": [_("A person with this identity number is already registered.")]},
+            code="unique",
+        )
+    # The unique hash column is checked just above with a clear message (and by
+    # the database, should two registrations race).
+    person.full_clean(exclude=["id_number_encrypted", "id_number_hash"])
     person.save()
     return person
 

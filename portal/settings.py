@@ -10,6 +10,7 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
+from .crypto import local_fernet_key, split_keys
 from .env import env, env_secret, local_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -211,10 +212,19 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_SENSITIVE_PARAMETERS = ["username", "password", "otp_token"]
 AXES_VERBOSE = False
-SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SAMESITE = "Lax"
+# Identity numbers are stored encrypted (Fernet) with a keyed hash for look-ups
+# (members/crypto.py, docs/adr/0004-personal-data.md). Comma-separated lists,
+# current key first; `manage.py rotate_id_number_keys` moves data to the first.
+ID_NUMBER_KEYS = split_keys(env_secret("ID_NUMBER_KEYS")) or [
+    local_fernet_key(VAR_DIR / "id_number_key")
+]
+ID_NUMBER_HASH_KEYS = split_keys(env_secret("ID_NUMBER_HASH_KEY")) or [
+    local_secret(VAR_DIR / "id_number_hash_key")
+]
 # Staff pages need a TOTP code on top of the password (portal.security.staff_required).
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Medical insurance portal")
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
 # Behind HTTPS in production: HTTPS=true turns on secure cookies.
 SESSION_COOKIE_SECURE = env.bool("HTTPS", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
