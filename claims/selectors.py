@@ -1,0 +1,188 @@
+"""Reads of expenses and settlement batches.
+
+Member-facing reads take a person the caller obtained through
+``portal.access.person_for_viewer`` (scope ``records``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import ExtractMonth
+
+from members.models import InsuredPerson
+
+from .models import (
+    Expense,
+    ExpensePart,
+    ExpenseStatus,
+    Institution,
+    InstitutionToken,
+    SettlementBatch,
+)
+
+
+def institution_for_token_hash(token_sha256: str) -> Institution | None:
+    token = (
+        InstitutionToken.objects.select_related("institution")
+        .filter(token_sha256=token_sha256, revoked_at__isnull=True, institution__active=True)
+        .first()
+    )
+    return token.institution if token else None
+
+
+def _with_parts(qs: QuerySet[Expense]) -> QuerySet[Expense]:
+    return qs.select_related("institution").prefetch_related(
+        Prefetch("parts", queryset=ExpensePart.objects.select_related("grantor")),
+        "lines",
+    )
+
+
+def expenses_for(
+    person: InsuredPerson,
+    *,
+    year: int | None = None,
+    after: tuple[dt.date, int] | str | None = None,
+    limit: int = 50,
+) -> list[Expense]:
+    """The person's expenses, newest first, each with its parts and lines
+    (three queries whatever the count). Keyset pagination: pass the last
+    expense's ``(service_date, id)`` (or ``keyset(expense)``) as ``after``."""
+    qs = Expense.objects.filter(patient=person)
+    if year is not None:
+        qs = qs.filter(service_date__year=year)
+    if after:
+        if isinstance(after, str):
+            after = parse_keyset(after)
+        day, pk = after
+        qs = qs.filter(Q(service_date__lt=day) | Q(service_date=day, id__lt=pk))
+    return list(_with_parts(qs).order_by("-service_date", "-id")[:limit])
+
+
+def keyset(expense: Expense) -> str:
+    return f"{expense.service_date.isoformat()}_{expense.pk}"
+
+
+def parse_keyset(value: str) -> tuple[dt.date, int] | None:
+    try:
+        day, pk = value.split("_", 1)
+        return dt.date.fromisoformat(day), int(pk)
+    except (ValueError, TypeError):
+        return None
+
+
+def expense_for_institution(institution: Institution, expense_id) -> Expense | None:
+    try:
+        pk = int(expense_id)
+    except (TypeError, ValueError):
+        return None
+    return (
+        _with_parts(Expense.objects.filter(institution=institution, pk=pk))
+        .select_related("patient")
+        .first()
+    )
+
+
+def _accepted(person: InsuredPerson, year: int) -> QuerySet[Expense]:
+    return Expense.objects.filter(
+        patient=person, service_date__year=year, status=ExpenseStatus.ACCEPTED
+    )
+
+
+def yearly_totals(person: InsuredPerson, year: int) -> dict:
+    """One year's medical expenses split fund / account / cash, and the
+    self-borne part of covered expenses (for the serious-illness deduction).
+    Reversed (refunded) expenses do not count."""
+    row = _accepted(person, year).aggregate(
+        count=Count("id"),
+        total_fen=Sum("total_fen"),
+        fund_fen=Sum("fund_fen"),
+        account_fen=Sum("account_fen"),
+        cash_fen=Sum("cash_fen"),
+        self_borne_fen=Sum("self_borne_fen"),
+        self_funded_fen=Sum("self_funded_fen"),
+    )
+    return {k: (v or 0) for k, v in row.items()}
+
+
+def monthly_totals(person: InsuredPerson, year: int) -> list[dict]:
+    """Twelve rows (month 1..12) with total, fund, account and cash, for charts."""
+    rows = {
+        r["month"]: r
+        for r in _accepted(person, year)
+        .annotate(month=ExtractMonth("service_date"))
+        .values("month")
+        .annotate(
+            total_fen=Sum("total_fen"),
+            fund_fen=Sum("fund_fen"),
+            account_fen=Sum("account_fen"),
+            cash_fen=Sum("cash_fen"),
+        )
+    }
+    empty = {"total_fen": 0, "fund_fen": 0, "account_fen": 0, "cash_fen": 0}
+    return [{**empty, **rows.get(m, {}), "month": m} for m in range(1, 13)]
+
+
+def totals_by_care_type(person: InsuredPerson, year: int) -> list[dict]:
+    return list(
+        _accepted(person, year)
+        .values("care_type")
+        .annotate(count=Count("id"), total_fen=Sum("total_fen"), fund_fen=Sum("fund_fen"))
+        .order_by("care_type")
+    )
+
+
+# --- Staff: settlement --------------------------------------------------------
+
+
+def batch_list(*, before: int | None = None, limit: int = 50) -> list[SettlementBatch]:
+    qs = SettlementBatch.objects.select_related("institution").order_by("-id")
+    if before:
+        qs = qs.filter(id__lt=before)
+    return list(qs[:limit])
+
+
+def batch_expenses(
+    batch: SettlementBatch, *, after: int | None = None, limit: int = 100
+) -> list[Expense]:
+    """The batch's expenses and reversals (keyset by id)."""
+    qs = Expense.objects.filter(Q(batch=batch) | Q(reversal_batch=batch)).select_related("patient")
+    if after:
+        qs = qs.filter(id__gt=after)
+    return list(qs.order_by("id")[:limit])
+
+
+def batch_expense_rows(batch: SettlementBatch):
+    """Every expense of a batch, for the CSV export (streamed, not loaded)."""
+    return (
+        Expense.objects.filter(Q(batch=batch) | Q(reversal_batch=batch))
+        .order_by("id")
+        .values_list(
+            "id",
+            "service_date",
+            "care_type",
+            "status",
+            "batch_id",
+            "reversal_batch_id",
+            "total_fen",
+            "fund_fen",
+            "account_fen",
+            "cash_fen",
+        )
+        .iterator(chunk_size=2000)
+    )
+
+
+def totals_per_institution() -> list[dict]:
+    return list(
+        SettlementBatch.objects.values("institution_id", "institution__name")
+        .annotate(
+            batches=Count("id"),
+            expenses=Sum("expense_count"),
+            reversals=Sum("reversal_count"),
+            fund_fen=Sum("fund_fen"),
+            reversed_fen=Sum("reversed_fen"),
+        )
+        .order_by("institution__name")
+    )

@@ -1,0 +1,436 @@
+"""Writes for institutions and expenses. Settlement is in ``claims.settlement``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.db.models.functions import Greatest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import LedgerAccount
+from accounts.services import institution_payable, ledger_post, ledger_reverse, member_pockets
+from members.models import InsuredPerson
+from members.selectors import person_by_id_number
+from portal.errors import ApplicationError, Conflict
+
+from .models import (
+    BenefitPolicy,
+    CareType,
+    CatalogClass,
+    Expense,
+    ExpenseLine,
+    ExpensePart,
+    ExpenseStatus,
+    FundAccumulator,
+    Institution,
+    InstitutionKind,
+    InstitutionToken,
+    Payer,
+)
+from .split import Grant, PolicyTerms, split_expense
+
+TOKEN_PREFIX = "inst_"  # noqa: S105 (a public prefix, not a secret)
+
+
+def token_sha256(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def institution_create(*, name: str, kind: str, region: str) -> Institution:
+    if kind not in InstitutionKind.values:
+        raise ApplicationError(_("Unknown institution kind."), fields={"kind": [kind]})
+    return Institution.objects.create(name=name, kind=kind, region=region)
+
+
+def institution_token_create(*, institution: Institution) -> tuple[InstitutionToken, str]:
+    """A new API token. Only its SHA-256 is stored: the returned token is shown once."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = InstitutionToken.objects.create(
+        institution=institution, token_sha256=token_sha256(raw), prefix=raw[:12]
+    )
+    return token, raw
+
+
+def institution_token_revoke(*, token: InstitutionToken) -> None:
+    InstitutionToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+# --- Policies ---------------------------------------------------------------
+
+
+def policy_region(person: InsuredPerson) -> str:
+    """Policies are set per city: the person's district code with its last two
+    digits zeroed (110105 -> 110100)."""
+    return person.insured_region[:4] + "00"
+
+
+def policy_for(*, person: InsuredPerson, care_type: str, year: int) -> BenefitPolicy:
+    policy = BenefitPolicy.objects.filter(
+        region=policy_region(person),
+        scheme=person.insurance_type,
+        care_type=care_type,
+        year=year,
+    ).first()
+    if policy is None:
+        raise ApplicationError(
+            _("No benefit policy for region %(region)s, this scheme, %(care)s, %(year)s.")
+            % {
+                "region": policy_region(person),
+                "care": CareType(care_type).label,
+                "year": year,
+            },
+            code="no_policy",
+            fields={"service_date": [_("No benefit policy for this year.")]},
+        )
+    return policy
+
+
+def policy_terms(policy: BenefitPolicy) -> PolicyTerms:
+    return PolicyTerms(
+        deductible_fen=policy.deductible_fen,
+        ratio=policy.ratio,
+        ceiling_fen=policy.ceiling_fen,
+        class_b_self_ratio=policy.class_b_self_ratio,
+        current_pocket_allowed=policy.current_pocket_allowed,
+    )
+
+
+# --- Expenses ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineInput:
+    catalog_class: str
+    amount_fen: int
+    description: str = ""
+
+
+def _request_sha256(
+    patient_id_number: str, service_date: dt.date, care_type: str, lines: Sequence[LineInput]
+) -> str:
+    body = {
+        "patient": patient_id_number.strip().upper(),
+        "date": service_date.isoformat(),
+        "care_type": care_type,
+        "lines": [[ln.catalog_class, ln.amount_fen, ln.description] for ln in lines],
+    }
+    return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+
+
+def _replay(institution: Institution, key: str, request_hash: str) -> Expense | None:
+    existing = Expense.objects.filter(institution=institution, idempotency_key=key).first()
+    if existing is not None and existing.request_sha256 != request_hash:
+        raise Conflict(
+            _("This Idempotency-Key was already used with a different request body."),
+            code="idempotency_conflict",
+        )
+    return existing
+
+
+def _validate(
+    *, institution: Institution, key: str, service_date: dt.date, care_type: str, lines
+) -> None:
+    if not key or len(key) > 100:
+        raise ApplicationError(
+            _("Send an Idempotency-Key header of 1 to 100 characters."),
+            code="idempotency_key_missing",
+            fields={"Idempotency-Key": [_("Required, 1 to 100 characters.")]},
+        )
+    if not institution.active:
+        raise ApplicationError(
+            _("This institution is not active."), code="institution_inactive", status_code=403
+        )
+    if care_type not in CareType.values:
+        raise ApplicationError(
+            _("Unknown care type."),
+            fields={"care_type": [_("One of: %(v)s.") % {"v": ", ".join(CareType.values)}]},
+        )
+    is_pharmacy = institution.kind == InstitutionKind.PHARMACY
+    if is_pharmacy != (care_type == CareType.PHARMACY):
+        raise ApplicationError(
+            _("A retail pharmacy submits pharmacy purchases only; a hospital never does."),
+            fields={"care_type": [_("Not allowed for this institution.")]},
+        )
+    if service_date > timezone.localdate():
+        raise ApplicationError(
+            _("The date of service is in the future."),
+            fields={"service_date": [_("Must not be after today.")]},
+        )
+    if not lines:
+        raise ApplicationError(
+            _("An expense has at least one line item."), fields={"lines": [_("Required.")]}
+        )
+    for i, line in enumerate(lines):
+        if line.catalog_class not in CatalogClass.values:
+            raise ApplicationError(
+                _("Line %(n)d: unknown catalog class.") % {"n": i + 1},
+                fields={f"lines[{i}].catalog_class": [_("One of: A, B, self.")]},
+            )
+        if not isinstance(line.amount_fen, int) or line.amount_fen <= 0:
+            raise ApplicationError(
+                _("Line %(n)d: the amount must be above zero.") % {"n": i + 1},
+                fields={f"lines[{i}].amount": [_("Must be above zero.")]},
+            )
+
+
+def _accumulator_for_update(person: InsuredPerson, year: int, pool: str) -> FundAccumulator:
+    FundAccumulator.objects.bulk_create(
+        [FundAccumulator(person=person, year=year, pool=pool)], ignore_conflicts=True
+    )
+    return FundAccumulator.objects.select_for_update().get(person=person, year=year, pool=pool)
+
+
+def _grants_for(patient: InsuredPerson):
+    try:
+        from family.selectors import payment_grants_for
+    except ImportError:  # the family app is optional for claims
+        return []
+    return [g for g in payment_grants_for(patient=patient) if g.member_id != patient.pk]
+
+
+def grant_used_fen(*, grantor_id: int, patient: InsuredPerson, year: int) -> int:
+    """What ``patient`` paid from ``grantor``'s prior-years pocket this year."""
+    return (
+        ExpensePart.objects.filter(
+            payer=Payer.RELATIVE_PRIOR,
+            grantor_id=grantor_id,
+            expense__patient=patient,
+            expense__service_date__year=year,
+            expense__status=ExpenseStatus.ACCEPTED,
+        ).aggregate(s=Sum("amount_fen"))["s"]
+        or 0
+    )
+
+
+def expense_submit(
+    *,
+    institution: Institution,
+    idempotency_key: str,
+    patient_id_number: str,
+    service_date: dt.date,
+    care_type: str,
+    lines: Sequence[LineInput],
+) -> tuple[Expense, bool]:
+    """Record an expense and pay its account part, exactly once per key.
+
+    Returns ``(expense, created)``. The same key with the same body returns the
+    first expense; with another body it is a Conflict (409).
+
+    1. Validate; look up the patient (by identity number) and the policy.
+    2. In one transaction: lock the patient's accumulator for this year and
+       benefit pool (so two expenses at once never share deductible or ceiling
+       room), then the pockets that may pay, in primary-key order.
+    3. Split (``claims.split``), post ONE ledger transaction moving the
+       account part from the pockets to the institution payable (the fund part
+       is posted by settlement), move the accumulator, store the expense with
+       its parts and the balances after.
+    """
+    _validate(
+        institution=institution,
+        key=idempotency_key,
+        service_date=service_date,
+        care_type=care_type,
+        lines=lines,
+    )
+    request_hash = _request_sha256(patient_id_number, service_date, care_type, lines)
+    existing = _replay(institution, idempotency_key, request_hash)
+    if existing is not None:
+        return existing, False
+    patient = person_by_id_number(patient_id_number)
+    if patient is None:
+        raise ApplicationError(
+            _("No insured person has this identity number."),
+            code="unknown_patient",
+            fields={"patient_id_number": [_("Not an insured person.")]},
+        )
+    policy = policy_for(person=patient, care_type=care_type, year=service_date.year)
+    try:
+        return _submit_locked(
+            institution=institution,
+            key=idempotency_key,
+            request_hash=request_hash,
+            patient=patient,
+            policy=policy,
+            service_date=service_date,
+            care_type=care_type,
+            lines=lines,
+        )
+    except IntegrityError:
+        # The same key committed concurrently (for another patient, say).
+        existing = _replay(institution, idempotency_key, request_hash)
+        if existing is None:
+            raise
+        return existing, False
+
+
+def _submit_locked(
+    *, institution, key, request_hash, patient, policy, service_date, care_type, lines
+) -> tuple[Expense, bool]:
+    year = service_date.year
+    with transaction.atomic():
+        acc = _accumulator_for_update(patient, year, policy.pool)
+        existing = _replay(institution, key, request_hash)
+        if existing is not None:
+            return existing, False
+
+        own_current = own_prior = None
+        if patient.has_personal_account:
+            own_current, own_prior = member_pockets(patient)
+        grants = _grants_for(patient)
+        grant_pockets = {g.member_id: member_pockets(g.member)[1] for g in grants}
+        ids = [a.pk for a in (own_current, own_prior, *grant_pockets.values()) if a is not None]
+        locked = {
+            a.pk: a
+            for a in LedgerAccount.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        }
+
+        def bal(a):
+            return locked[a.pk].balance_fen if a is not None else 0
+
+        split_grants = []
+        for g in grants:
+            available = bal(grant_pockets[g.member_id])
+            if g.pay_yearly_cap_fen is not None:
+                used = grant_used_fen(grantor_id=g.member_id, patient=patient, year=year)
+                available = min(available, max(g.pay_yearly_cap_fen - used, 0))
+            split_grants.append(Grant(grantor_id=g.member_id, available_fen=available))
+
+        split = split_expense(
+            lines=[(ln.catalog_class, ln.amount_fen) for ln in lines],
+            policy=policy_terms(policy),
+            deductible_used_fen=acc.deductible_used_fen,
+            fund_paid_fen=acc.fund_paid_fen,
+            current_fen=bal(own_current),
+            prior_fen=bal(own_prior),
+            grants=split_grants,
+        )
+
+        payable = institution_payable(institution.pk)
+        postings: list[tuple[LedgerAccount, int]] = []
+        for part in split.parts:
+            if part.payer == Payer.CURRENT:
+                postings.append((own_current, -part.amount_fen))
+            elif part.payer == Payer.PRIOR:
+                postings.append((own_prior, -part.amount_fen))
+            elif part.payer == Payer.RELATIVE_PRIOR:
+                postings.append((grant_pockets[part.grantor_id], -part.amount_fen))
+        txn = None
+        if split.account_fen:
+            postings.append((payable, split.account_fen))
+            txn = ledger_post(
+                idempotency_key=f"expense:{institution.pk}:{key}",
+                kind="claims.expense",
+                postings=postings,
+                memo=f"expense at {institution.pk} for person {patient.pk}",
+            )
+
+        FundAccumulator.objects.filter(pk=acc.pk).update(
+            deductible_used_fen=F("deductible_used_fen") + split.deductible_fen,
+            fund_paid_fen=F("fund_paid_fen") + split.fund_fen,
+        )
+        expense = Expense.objects.create(
+            institution=institution,
+            idempotency_key=key,
+            request_sha256=request_hash,
+            patient=patient,
+            service_date=service_date,
+            care_type=care_type,
+            policy=policy,
+            total_fen=split.total_fen,
+            fund_fen=split.fund_fen,
+            account_fen=split.account_fen,
+            cash_fen=split.cash_fen,
+            self_borne_fen=split.self_borne_fen,
+            self_funded_fen=split.self_funded_fen,
+            deductible_fen=split.deductible_fen,
+            balance_current_after_fen=(
+                bal(own_current) - split.paid_by(Payer.CURRENT) if own_current else None
+            ),
+            balance_prior_after_fen=(
+                bal(own_prior) - split.paid_by(Payer.PRIOR) if own_prior else None
+            ),
+            ledger_txn=txn,
+        )
+        ExpenseLine.objects.bulk_create(
+            [
+                ExpenseLine(
+                    expense=expense,
+                    position=i,
+                    catalog_class=ln.catalog_class,
+                    description=ln.description[:200],
+                    amount_fen=ln.amount_fen,
+                )
+                for i, ln in enumerate(lines)
+            ]
+        )
+        ExpensePart.objects.bulk_create(
+            [
+                ExpensePart(
+                    expense=expense,
+                    position=i,
+                    payer=p.payer,
+                    component=p.component,
+                    amount_fen=p.amount_fen,
+                    grantor_id=p.grantor_id,
+                    reason_code=p.reason_code,
+                    reason_params=p.reason_params,
+                )
+                for i, p in enumerate(split.parts)
+            ]
+        )
+        return expense, True
+
+
+def expense_reverse(*, institution: Institution, expense_id: int, reason: str = "") -> Expense:
+    """Refund an expense: post the mirror image of its ledger transaction
+    (balances restored, history untouched) and give back its deductible and
+    fund room. Reversing twice returns the first reversal.
+
+    A reversal of a settled expense is settled by a later batch (a reversing
+    entry from the institution payable back to the pooled fund).
+    """
+    with transaction.atomic():
+        expense = (
+            Expense.objects.select_for_update()
+            .select_related("policy")
+            .filter(pk=expense_id, institution=institution)
+            .first()
+        )
+        if expense is None:
+            raise ApplicationError(
+                _("No expense with this id was submitted by this institution."),
+                code="not_found",
+                status_code=404,
+            )
+        if expense.status == ExpenseStatus.REVERSED:
+            return expense
+        acc = _accumulator_for_update(
+            expense.patient, expense.service_date.year, expense.policy.pool
+        )
+        reversal = None
+        if expense.ledger_txn_id:
+            reversal = ledger_reverse(
+                original=expense.ledger_txn,
+                idempotency_key=f"expense-reversal:{expense.pk}",
+                memo=f"refund of expense {expense.pk}",
+            )
+        FundAccumulator.objects.filter(pk=acc.pk).update(
+            deductible_used_fen=Greatest(F("deductible_used_fen") - expense.deductible_fen, 0),
+            fund_paid_fen=Greatest(F("fund_paid_fen") - expense.fund_fen, 0),
+        )
+        expense.status = ExpenseStatus.REVERSED
+        expense.reversal_txn = reversal
+        expense.reversed_at = timezone.now()
+        expense.reversal_reason = reason[:200]
+        expense.save(update_fields=["status", "reversal_txn", "reversed_at", "reversal_reason"])
+        return expense

@@ -1,0 +1,212 @@
+"""Settlement: the pooled fund pays each institution what it owes, exactly once.
+
+The rules (docs/adr/0005-settlement-exactly-once.md):
+
+- Work is claimed with a conditional UPDATE (``batch_id IS NULL``), so an
+  expense joins at most one batch, whoever runs the task how often.
+- Each chunk is ONE database transaction holding: the claim of its expenses
+  (and of reversals of settled expenses), its ``SettlementChunk`` row (unique
+  per batch and number), the batch's counters, and ONE ledger transaction
+  keyed ``settlement:<batch>:<chunk>`` (pooled fund -> institution payable for
+  the net of the claimed fund parts). A worker killed at any point leaves
+  whole chunks only; a re-run goes on with the next chunk.
+- Two workers on one batch queue on the batch row lock (``FOR UPDATE``), so
+  chunk numbers and claims never overlap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import AccountKind
+from accounts.services import institution_payable, ledger_post, system_account
+
+from . import conf
+from .models import Expense, ExpenseStatus, Institution, SettlementBatch, SettlementChunk
+
+log = logging.getLogger(__name__)
+
+
+def _expense_work(institution_id: int | None, cutoff: dt.datetime) -> Q:
+    q = Q(batch__isnull=True, status=ExpenseStatus.ACCEPTED, created_at__lt=cutoff)
+    if institution_id is not None:
+        q &= Q(institution_id=institution_id)
+    return q
+
+
+def _reversal_work(institution_id: int | None, cutoff: dt.datetime) -> Q:
+    q = Q(
+        batch__isnull=False,
+        reversal_batch__isnull=True,
+        status=ExpenseStatus.REVERSED,
+        reversed_at__lt=cutoff,
+    )
+    if institution_id is not None:
+        q &= Q(institution_id=institution_id)
+    return q
+
+
+def remaining_work(institution_id: int, cutoff: dt.datetime) -> int:
+    return Expense.objects.filter(
+        _expense_work(institution_id, cutoff) | _reversal_work(institution_id, cutoff)
+    ).count()
+
+
+def start_of_day(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def settlement_start(
+    *, period: dt.date, cutoff: dt.datetime, enqueue: bool = True
+) -> list[SettlementBatch]:
+    """Open (or reopen) the batch of ``period`` for every institution with
+    unsettled work created before ``cutoff`` (and every unfinished batch), and
+    send one ``settle_batch`` task per batch after commit."""
+    from .tasks import settle_batch
+
+    with transaction.atomic():
+        ids = set(
+            Expense.objects.filter(_expense_work(None, cutoff) | _reversal_work(None, cutoff))
+            .values_list("institution_id", flat=True)
+            .distinct()
+        )
+        ids |= set(
+            SettlementBatch.objects.exclude(status=SettlementBatch.Status.DONE).values_list(
+                "institution_id", flat=True
+            )
+        )
+        batches = []
+        for institution in Institution.objects.filter(pk__in=ids).order_by("pk"):
+            batch, _created = SettlementBatch.objects.get_or_create(
+                institution=institution, period=period, defaults={"cutoff": cutoff}
+            )
+            batch = SettlementBatch.objects.select_for_update().get(pk=batch.pk)
+            batch.cutoff = max(batch.cutoff, cutoff)
+            batch.expected_count = batch.done_count + remaining_work(institution.pk, batch.cutoff)
+            if (
+                batch.status == SettlementBatch.Status.DONE
+                and batch.expected_count > batch.done_count
+            ):
+                batch.status = SettlementBatch.Status.PENDING
+                batch.finished_at = None
+            batch.save(update_fields=["cutoff", "expected_count", "status", "finished_at"])
+            batches.append(batch)
+            # Older unfinished batches of this institution are completed too.
+        unfinished = SettlementBatch.objects.exclude(status=SettlementBatch.Status.DONE).exclude(
+            pk__in=[b.pk for b in batches]
+        )
+        to_send = [b.pk for b in batches] + list(unfinished.values_list("pk", flat=True))
+        if enqueue:
+            for pk in to_send:
+                transaction.on_commit(lambda pk=pk: settle_batch.delay(pk))
+    return batches
+
+
+_CLAIM_EXPENSES = """
+WITH claimed AS (
+  UPDATE claims_expense SET batch_id = %(batch)s, batch_chunk = %(chunk)s
+  WHERE id IN (
+    SELECT id FROM claims_expense
+    WHERE institution_id = %(institution)s AND batch_id IS NULL
+      AND status = 'accepted' AND created_at < %(cutoff)s
+    ORDER BY id LIMIT %(limit)s FOR UPDATE
+  ) AND batch_id IS NULL AND status = 'accepted'
+  RETURNING fund_fen
+)
+SELECT count(*), coalesce(sum(fund_fen), 0) FROM claimed
+"""
+
+_CLAIM_REVERSALS = """
+WITH claimed AS (
+  UPDATE claims_expense SET reversal_batch_id = %(batch)s
+  WHERE id IN (
+    SELECT id FROM claims_expense
+    WHERE institution_id = %(institution)s AND batch_id IS NOT NULL
+      AND reversal_batch_id IS NULL AND status = 'reversed' AND reversed_at < %(cutoff)s
+    ORDER BY id LIMIT %(limit)s FOR UPDATE
+  ) AND reversal_batch_id IS NULL AND status = 'reversed'
+  RETURNING fund_fen
+)
+SELECT count(*), coalesce(sum(fund_fen), 0) FROM claimed
+"""
+
+
+def _settle_one_chunk(batch_id: int, size: int) -> bool:
+    """Claim and post one chunk of ``batch_id``. False when nothing was left
+    (the batch is then marked settled)."""
+    with transaction.atomic():
+        batch = SettlementBatch.objects.select_for_update().filter(pk=batch_id).first()
+        if batch is None:
+            return False
+        number = batch.chunks_done + 1
+        params = {
+            "batch": batch.pk,
+            "chunk": number,
+            "institution": batch.institution_id,
+            "cutoff": batch.cutoff,
+            "limit": size,
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_EXPENSES, params)
+            count, fund = cursor.fetchone()
+            params["limit"] = size - count
+            r_count, r_fund = 0, 0
+            if params["limit"] > 0:
+                cursor.execute(_CLAIM_REVERSALS, params)
+                r_count, r_fund = cursor.fetchone()
+        if not count and not r_count:
+            if batch.status != SettlementBatch.Status.DONE:
+                batch.status = SettlementBatch.Status.DONE
+                batch.finished_at = timezone.now()
+                batch.expected_count = batch.done_count
+                batch.save(update_fields=["status", "finished_at", "expected_count"])
+            return False
+        net = int(fund) - int(r_fund)
+        txn = None
+        if net:
+            txn = ledger_post(
+                idempotency_key=f"settlement:{batch.pk}:{number}",
+                kind="claims.settlement",
+                postings=[
+                    (system_account(AccountKind.POOLED_FUND), -net),
+                    (institution_payable(batch.institution_id), net),
+                ],
+                memo=f"settlement batch {batch.pk} chunk {number}",
+            )
+        SettlementChunk.objects.create(
+            batch=batch,
+            number=number,
+            expense_count=count,
+            reversal_count=r_count,
+            fund_fen=fund,
+            reversed_fen=r_fund,
+            ledger_txn=txn,
+        )
+        batch.chunks_done = number
+        batch.expense_count += count
+        batch.reversal_count += r_count
+        batch.fund_fen += int(fund)
+        batch.reversed_fen += int(r_fund)
+        batch.status = SettlementBatch.Status.RUNNING
+        batch.expected_count = max(batch.expected_count, batch.done_count)
+        batch.save()
+        pause = conf.pause_inside_chunk()
+        if pause:
+            time.sleep(pause)
+    return True
+
+
+def settlement_run_batch(*, batch_id: int, chunk_size: int | None = None) -> None:
+    """Settle everything the batch covers, chunk by chunk, until nothing is left."""
+    size = chunk_size or conf.chunk_size()
+    pause = conf.chunk_pause()
+    while _settle_one_chunk(batch_id, size):
+        log.info("settlement batch %s: chunk committed", batch_id)
+        if pause:
+            time.sleep(pause)

@@ -1,0 +1,179 @@
+"""Staff pages for settlement (behind portal.security.staff_required)."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import messages
+from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from audit.services import audit_record
+from portal.money import format_yuan
+from portal.security import staff_required
+
+from . import selectors
+from .models import SettlementBatch
+from .settlement import settlement_start
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@staff_required
+def batch_list(request):
+    batches = selectors.batch_list(before=_int(request.GET.get("before")), limit=50)
+    return render(
+        request,
+        "claims/batch_list.html",
+        {"batches": batches, "next_before": batches[-1].pk if len(batches) == 50 else None},
+    )
+
+
+@staff_required
+@require_POST
+def settle_now(request):
+    """Open today's batches for everything submitted until now; the tasks are
+    sent after the transaction commits."""
+    batches = settlement_start(period=timezone.localdate(), cutoff=timezone.now())
+    audit_record(
+        actor=request.user,
+        action="settlement.start",
+        detail={"batches": [b.pk for b in batches]},
+        request=request,
+    )
+    if not batches:
+        messages.info(request, _("Nothing to settle."))
+        return redirect("claims:batches")
+    messages.success(request, _("Settlement started for %(n)d institutions.") % {"n": len(batches)})
+    if len(batches) == 1:
+        return redirect("claims:batch", batch_id=batches[0].pk)
+    return redirect("claims:batches")
+
+
+@staff_required
+def batch_detail(request, batch_id: int):
+    batch = get_object_or_404(SettlementBatch.objects.select_related("institution"), pk=batch_id)
+    expenses = selectors.batch_expenses(batch, after=_int(request.GET.get("after")), limit=100)
+    return render(
+        request,
+        "claims/batch_detail.html",
+        {
+            "batch": batch,
+            "expenses": expenses,
+            "next_after": expenses[-1].pk if len(expenses) == 100 else None,
+        },
+    )
+
+
+def progress_of(batch: SettlementBatch) -> dict:
+    return {
+        "status": batch.status,
+        "status_label": batch.get_status_display(),
+        "done": batch.done_count,
+        "expected": batch.expected_count,
+        "percent": batch.progress_percent,
+        "expense_count": batch.expense_count,
+        "reversal_count": batch.reversal_count,
+        "fund": format_yuan(batch.fund_fen),
+        "net": format_yuan(batch.net_fen),
+    }
+
+
+@staff_required
+def batch_progress(request, batch_id: int):
+    batch = SettlementBatch.objects.filter(pk=batch_id).first()
+    if batch is None:
+        raise Http404
+    return JsonResponse(progress_of(batch))
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@staff_required
+def batch_csv(request, batch_id: int):
+    batch = get_object_or_404(SettlementBatch, pk=batch_id)
+    audit_record(actor=request.user, action="settlement.export", target=batch, request=request)
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield "\ufeff" + writer.writerow(
+            [
+                _("expense"),
+                _("date"),
+                _("care type"),
+                _("status"),
+                _("entry"),
+                _("total"),
+                _("pooled fund"),
+                _("personal account"),
+                _("cash"),
+                _("settled amount"),
+            ]
+        )
+        for (
+            pk,
+            day,
+            care,
+            status,
+            b_id,
+            rb_id,
+            total,
+            fund,
+            account,
+            cash,
+        ) in selectors.batch_expense_rows(batch):
+            # An expense settled here is a positive entry; a reversal of an
+            # expense settled earlier is a negative one.
+            sign = 1 if b_id == batch.pk else -1
+            entry = "expense" if sign == 1 else "reversal"
+            yield writer.writerow(
+                [
+                    pk,
+                    day.isoformat(),
+                    care,
+                    status,
+                    entry,
+                    format_yuan(total),
+                    format_yuan(fund),
+                    format_yuan(account),
+                    format_yuan(cash),
+                    format_yuan(sign * fund),
+                ]
+            )
+            if b_id == batch.pk and rb_id == batch.pk:
+                yield writer.writerow(
+                    [
+                        pk,
+                        day.isoformat(),
+                        care,
+                        status,
+                        "reversal",
+                        "",
+                        "",
+                        "",
+                        "",
+                        format_yuan(-fund),
+                    ]
+                )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="settlement-{batch.institution_id}-{batch.period}.csv"'
+    )
+    return response
+
+
+@staff_required
+def institution_totals(request):
+    return render(request, "claims/totals.html", {"totals": selectors.totals_per_institution()})
