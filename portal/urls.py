@@ -12,6 +12,7 @@ handler500 = "portal.views.server_error"
 
 api_v1 = [
     path("", include("members.urls_api")),
+    path("claims/", include("claims.urls_api")),
     path("accounts/", include("accounts.urls_api")),
 ]
 
@@ -22,6 +23,7 @@ urlpatterns = [
     path("verify/", dashboard_views.verify, name="verify"),
     path("verify/<str:code>", dashboard_views.verify, name="verify_code"),
     path("healthz", views.healthz, name="healthz"),
+    path("staff/settlement/", include("claims.urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(
