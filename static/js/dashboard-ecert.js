@@ -12,7 +12,7 @@
     function tick() {
       left -= 1;
       if (left <= 5) { load(); return; }
-      status.textContent = status.getAttribute("data-valid").replace("%s", String(left));
+      status.textContent = status.getAttribute("data-valid") + " " + String(left);
     }
     function load() {
       if (timer) { clearInterval(timer); timer = null; }
@@ -22,7 +22,7 @@
           img.src = data.svg;
           img.setAttribute("data-token", data.token);
           left = data.expires_in;
-          status.textContent = status.getAttribute("data-valid").replace("%s", String(left));
+          status.textContent = status.getAttribute("data-valid") + " " + String(left);
           timer = setInterval(tick, 1000);
         })
         .catch(function () { status.textContent = status.getAttribute("data-error"); });
