@@ -8,6 +8,7 @@ differ only by environment variables, never by code paths.
 import datetime as dt
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 from .crypto import local_fernet_key, split_keys
@@ -108,7 +109,14 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="portal")
 CELERY_TIMEZONE = "Asia/Shanghai"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Year-end rollover (docs/adr/0002): 1 January 00:05 Asia/Shanghai, for the
+    # year that just ended; exactly once per member per year, safe to re-run.
+    "year-end-rollover": {
+        "task": "accounts.tasks.rollover_year_task",
+        "schedule": crontab(minute=5, hour=0, day_of_month=1, month_of_year=1),
+    },
+}
 
 if REDIS_URL:
     CACHES = {
