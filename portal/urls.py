@@ -1,18 +1,19 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from dashboard import views as dashboard_views
 from members.forms import SignInForm
 
-from . import views
+from . import security_views, views
 
 handler500 = "portal.views.server_error"
 
 api_v1 = [
     path("", include("members.urls_api")),
     path("claims/", include("claims.urls_api")),
+    path("payments/", include("payments.urls_api")),
     path("accounts/", include("accounts.urls_api")),
 ]
 
@@ -23,6 +24,7 @@ urlpatterns = [
     path("verify/", dashboard_views.verify, name="verify"),
     path("verify/<str:code>", dashboard_views.verify, name="verify_code"),
     path("healthz", views.healthz, name="healthz"),
+    path("payments/", include("payments.urls")),
     path("staff/settlement/", include("claims.urls")),
     path(
         "accounts/login/",
@@ -47,5 +49,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", security_views.api_docs, name="api-docs"),
 ]

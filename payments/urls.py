@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "payments"
+
+urlpatterns = [
+    path("calculator/", views.calculator, name="calculator"),
+    path("import/", views.import_upload, name="import"),
+    path("import/<int:pk>/", views.import_batch, name="import_batch"),
+    path("import/<int:pk>/report.csv", views.import_report, name="import_report"),
+]
