@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from members.selectors import person_for_user
 from portal.errors import ApplicationError
 from portal.money import to_fen
+from portal.security import IsVerifiedStaff
 
 from . import selectors, services, views
 from .models import DocumentKind, FamilyLink, Relationship
@@ -48,11 +49,6 @@ def _link_data(link: FamilyLink, user) -> dict:
         "reason": link.reason,
         "ended_at": link.ended_at.isoformat() if link.ended_at else None,
     }
-
-
-def _staff_only(request) -> None:
-    if not request.user.is_staff:
-        raise PermissionDenied()
 
 
 class LinkInput(serializers.Serializer):
@@ -217,8 +213,9 @@ class PersonViewApi(APIView):
 class ReviewQueueApi(APIView):
     """Staff: pending requests, oldest first, with their age in seconds."""
 
+    permission_classes = [IsVerifiedStaff]
+
     def get(self, request):
-        _staff_only(request)
         now = timezone.now()
         return Response(
             [
@@ -237,11 +234,11 @@ class DecisionInput(serializers.Serializer):
 
 
 class ReviewDecideApi(APIView):
+    permission_classes = [IsVerifiedStaff]
     parser_classes = [JSONParser, FormParser]
 
     @extend_schema(request=DecisionInput)
     def post(self, request, pk: int):
-        _staff_only(request)
         ser = DecisionInput(data=request.data)
         ser.is_valid(raise_exception=True)
         if ser.validated_data["decision"] == "approve":
@@ -266,11 +263,12 @@ class CounterApi(APIView):
     """Staff at the counter: a member's payment record for a relative holding an
     approved power of attorney."""
 
+    permission_classes = [IsVerifiedStaff]
+
     parser_classes = [JSONParser, FormParser]
 
     @extend_schema(request=CounterInput)
     def post(self, request):
-        _staff_only(request)
         ser = CounterInput(data=request.data)
         ser.is_valid(raise_exception=True)
         member, link = services.counter_lookup(

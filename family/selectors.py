@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from members.models import InsuranceType, InsuredPerson
+from portal.security import user_is_verified
 
 from .models import FamilyLink, LinkStatus
 
@@ -64,6 +65,11 @@ def grant_for(user, member_id) -> FamilyLink | None:
     )
 
 
+def _reviewing_staff(user) -> bool:
+    """Staff who passed the one-time-code step (portal.security)."""
+    return user.is_staff and user_is_verified(user)
+
+
 def link_for_user(user, link_id) -> FamilyLink:
     """A link the user may see: its member, its relative, or staff. 404 otherwise."""
     try:
@@ -74,9 +80,9 @@ def link_for_user(user, link_id) -> FamilyLink:
         raise Http404 from None
     if not user.is_authenticated or not user.is_active:
         raise Http404
-    if user.is_staff:
-        return link
     if user.pk in (link.member.user_id, link.relative.user_id):
+        return link
+    if _reviewing_staff(user):
         return link
     raise Http404
 
@@ -84,7 +90,7 @@ def link_for_user(user, link_id) -> FamilyLink:
 def document_for_user(user, link_id) -> FamilyLink:
     """The document may be read by the member who uploaded it and by staff only."""
     link = link_for_user(user, link_id)
-    if user.is_staff or link.member.user_id == user.pk:
+    if link.member.user_id == user.pk or _reviewing_staff(user):
         return link
     raise Http404
 

@@ -18,17 +18,13 @@ from audit.services import audit_record
 from members.selectors import person_for_user
 from portal.access import Scope, person_for_viewer
 from portal.errors import ApplicationError
+from portal.security import staff_required
 
 from . import selectors, services, uploads
 from .forms import CounterForm, LinkRequestForm, RejectForm
 from .models import DocumentType
 
 EXTENSIONS = {DocumentType.PDF: "pdf", DocumentType.JPEG: "jpg", DocumentType.PNG: "png"}
-
-
-def _staff_only(request) -> None:
-    if not request.user.is_staff:
-        raise PermissionDenied
 
 
 def _form_error(form, exc: ApplicationError) -> None:
@@ -205,19 +201,17 @@ def view_member(request, person_id: int):
     return render(request, "family/view.html", context)
 
 
-@login_required
+@staff_required
 @require_GET
 def review_queue(request):
-    _staff_only(request)
     now = timezone.now()
     items = [(link, now - link.created_at) for link in selectors.review_queue()]
     return render(request, "family/review.html", {"items": items, "reject_form": RejectForm()})
 
 
-@login_required
+@staff_required
 @require_POST
 def review_decide(request, pk: int):
-    _staff_only(request)
     decision = request.POST.get("decision")
     try:
         if decision == "approve":
@@ -238,12 +232,11 @@ def review_decide(request, pk: int):
     return redirect("family:review")
 
 
-@login_required
+@staff_required
 @require_http_methods(["GET", "POST"])
 def counter(request):
     """Counter service: a relative with an approved power of attorney asks for
     the member's payment record."""
-    _staff_only(request)
     form = CounterForm(request.POST or None)
     result = None
     status = 200

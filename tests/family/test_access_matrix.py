@@ -16,7 +16,7 @@ from django.test import Client
 
 from audit.models import AuditEvent
 from family.models import FamilyLink, LinkStatus
-from tests.conftest import make_member
+from tests.conftest import _pass_otp, make_member
 
 from .conftest import approved_link
 
@@ -59,6 +59,8 @@ def client_as(user) -> Client:
     c = Client()
     if user is not None:
         c.force_login(user)
+        if user.is_staff:
+            _pass_otp(c, user)  # staff pages need a verified one-time code
     return c
 
 
@@ -332,6 +334,18 @@ def test_staff_counter_page_for_power_of_attorney(cast):
     assert 'data-testid="counter-result"' in ok.content.decode()
     assert refused.status_code == 403
     assert AuditEvent.objects.filter(action="counter.lookup").count() == 1
+
+
+def test_staff_without_a_verified_code_are_kept_out(cast):
+    link = cast["links"]["balance"]
+    c = Client()
+    c.force_login(cast["users"]["staff"])
+
+    assert c.get("/family/review/").status_code == 302
+    assert c.get("/family/counter/").status_code == 302
+    assert c.get(f"/family/links/{link.pk}/document/").status_code == 404
+    assert c.get("/api/v1/family/review/").status_code == 403
+    assert c.get(f"/api/v1/family/links/{link.pk}/document/").status_code == 404
 
 
 def test_document_is_served_safely(cast):

@@ -1,0 +1,113 @@
+"""The whole family-account flow in Debian's Chromium: the member adds a
+relative, staff approve, the relative sees the balance, the member revokes,
+the relative no longer can."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from playwright.sync_api import expect
+
+from accounts.services import ledger_post, member_pockets, system_account
+from audit.models import AuditEvent
+from family.models import FamilyLink, LinkStatus
+from portal.security import totp_code
+from tests.conftest import PASSWORD
+from tests.e2e.conftest import sign_in
+from tests.family.files import png
+
+
+@pytest.fixture(autouse=True)
+def private_media(settings, tmp_path):
+    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
+
+
+def sign_out(page) -> None:
+    page.context.clear_cookies()
+
+
+def test_family_flow_end_to_end(page, alice, bob, staff, screenshot):
+    current, prior = member_pockets(alice)
+    ledger_post(
+        idempotency_key="e2e-family-credit",
+        kind="credit",
+        postings=[(system_account("pooled_fund"), -300000), (current, 120000), (prior, 180000)],
+    )
+
+    # The member adds her spouse.
+    sign_in(page, alice.id_number, PASSWORD)
+    page.get_by_test_id("my-family").click()
+    page.get_by_test_id("add-relative").click()
+    expect(page.locator("#reminder")).to_be_visible()
+    page.check("input[name=agree]")
+    page.fill("input[name=name]", bob.name)
+    page.fill("input[name=id_number]", bob.id_number)
+    page.select_option("select[name=relationship]", "spouse")
+    page.check("input[name=scope_balance]")
+    page.select_option("select[name=document_kind]", "commitment_letter")
+    page.set_input_files(
+        "input[name=document]",
+        files=[{"name": "letter.png", "mimeType": "image/png", "buffer": png()}],
+    )
+    screenshot("family-add")
+    page.get_by_test_id("submit-relative").click()
+    link = FamilyLink.objects.get(member=alice, relative=bob)
+    expect(page.get_by_test_id(f"status-{link.pk}")).to_have_text("待审核")
+    sign_out(page)
+
+    # Staff approve it (after the one-time code), with the document shown inline.
+    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
+    sign_in(page, "staff", PASSWORD)
+    page.goto("/family/review/")
+    otp_form = page.locator("main form")
+    otp_form.locator("input:not([type=hidden])").first.fill(totp_code(device))
+    otp_form.locator("button[type=submit]").click()
+    card = page.get_by_test_id(f"review-{link.pk}")
+    expect(card.locator("img")).to_be_visible()
+    assert card.locator("img").evaluate("img => img.naturalWidth") == 1
+    screenshot("family-review")
+    page.get_by_test_id(f"approve-{link.pk}").click()
+    expect(page.get_by_test_id("queue-empty")).to_be_visible()
+    sign_out(page)
+
+    # The relative switches to the member's account and sees the balance.
+    sign_in(page, bob.id_number, PASSWORD)
+    page.get_by_test_id("my-family").click()
+    page.get_by_test_id("account-switch").select_option(str(alice.pk))
+    expect(page).to_have_url(re.compile(rf"/family/view/{alice.pk}/$"))
+    expect(page.get_by_test_id("balance-current")).to_have_text("¥1,200.00")
+    expect(page.get_by_test_id("balance-prior")).to_have_text("¥1,800.00")
+    expect(page.get_by_test_id("balance-total")).to_have_text("¥3,000.00")
+    expect(page.get_by_test_id("records")).to_have_count(0)
+    screenshot("family-relative-balance")
+    relative_page = page.url
+    sign_out(page)
+
+    # The member revokes.
+    sign_in(page, alice.id_number, PASSWORD)
+    page.goto("/family/")
+    page.get_by_test_id(f"revoke-{link.pk}").click()
+    expect(page.get_by_test_id(f"status-{link.pk}")).to_have_text("已终止")
+    sign_out(page)
+
+    # The relative no longer can.
+    sign_in(page, bob.id_number, PASSWORD)
+    response = page.goto(relative_page)
+    assert response.status == 404
+    page.goto("/family/")
+    expect(page.get_by_test_id("account-switch")).to_have_count(0)
+    screenshot("family-relative-after-revoke")
+
+    link.refresh_from_db()
+    assert link.status == LinkStatus.ENDED
+    actions = list(
+        AuditEvent.objects.filter(action__startswith="family.").values_list("action", flat=True)
+    )
+    assert actions == [
+        "family.link.request",
+        "family.document.view",
+        "family.link.approve",
+        "family.link.revoke",
+    ]
