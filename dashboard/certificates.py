@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
+import os
 import secrets
 from pathlib import Path
 
@@ -35,6 +37,8 @@ ECERT_MAX_AGE = 60  # seconds a shown QR code stays valid
 # the certificate embeds the subset of glyphs it uses. CERTIFICATE_FONT overrides.
 DEFAULT_FONT = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
 FONT_COLLECTION_INDEX = 2  # Simplified Chinese face inside the collection
+# fontTools logs every subsetting step at INFO.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 
 # --- payment-record certificate ---------------------------------------------
@@ -77,7 +81,11 @@ def certificate_verify(code: str) -> dict | None:
 
 
 def _font_path() -> str:
-    path = getattr(settings, "CERTIFICATE_FONT", "") or DEFAULT_FONT
+    path = (
+        getattr(settings, "CERTIFICATE_FONT", "")
+        or os.environ.get("CERTIFICATE_FONT", "")
+        or DEFAULT_FONT
+    )
     if not Path(path).exists():
         raise ApplicationError(
             _(
