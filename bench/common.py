@@ -1,0 +1,150 @@
+"""Shared helpers of the benchmarks: Django setup against a bench database,
+creating that database, and describing the machine.
+
+The bench databases are named by ``BENCH_DATABASE_URL`` (default: the
+``DATABASE_URL`` of the environment) and ``BENCH_SMALL_DATABASE_URL`` (default:
+the same URL with ``_small`` appended to the database name). Only these
+databases are ever created or dropped here.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = ROOT / "bench"
+OUT_DIR = BENCH_DIR / "out"
+# The identity-number keys and the secret key live under the var dir; the bench
+# builds and serves with its own, so the dataset and the server agree.
+BENCH_VAR_DIR = BENCH_DIR / ".var"
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/portal_bench"
+
+
+def bench_url() -> str:
+    return os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL") or DEFAULT_URL
+
+
+def small_url(url: str | None = None) -> str:
+    if os.environ.get("BENCH_SMALL_DATABASE_URL"):
+        return os.environ["BENCH_SMALL_DATABASE_URL"]
+    parts = urlsplit(url or bench_url())
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_small"))
+
+
+def db_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def maintenance_url(url: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/postgres"))
+
+
+def server_env(url: str, **extra: str) -> dict[str, str]:
+    """The environment a bench process (builder, gunicorn) runs with."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=url,
+        PORTAL_VAR_DIR=str(BENCH_VAR_DIR),
+        DJANGO_SETTINGS_MODULE="portal.settings",
+        DEBUG="false",
+        LOG_LEVEL="WARNING",
+    )
+    env.update(extra)
+    return env
+
+
+def setup_django(url: str) -> None:
+    """Point Django at ``url`` (must run before the first settings access)."""
+    os.environ["DATABASE_URL"] = url
+    os.environ["PORTAL_VAR_DIR"] = str(BENCH_VAR_DIR)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["DEBUG"] = "false"
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def ensure_database(url: str) -> bool:
+    """Create the database if missing; True when it was created."""
+    import psycopg
+
+    name = db_name(url)
+    with psycopg.connect(maintenance_url(url), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if exists:
+            return False
+        conn.execute(f'CREATE DATABASE "{name}"')
+        return True
+
+
+def drop_database(url: str) -> None:
+    import psycopg
+
+    name = db_name(url)
+    if not name.startswith("portal_bench") and not name.startswith("test_portal_bench"):
+        raise RuntimeError(f"refusing to drop {name!r}: not a bench database")
+    with psycopg.connect(maintenance_url(url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _run(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def machine_description(url: str | None = None) -> dict[str, str]:
+    """nproc, CPU model, memory, OS, PostgreSQL, Python, Django, gunicorn, wrk."""
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    pg = ""
+    if url:
+        try:
+            import psycopg
+
+            with psycopg.connect(url) as conn:
+                pg = conn.execute("SHOW server_version").fetchone()[0]
+        except Exception:  # the description must not fail the run
+            pg = ""
+    import django
+
+    try:
+        import gunicorn
+
+        gunicorn_version = gunicorn.__version__
+    except ImportError:
+        gunicorn_version = ""
+    wrk = _run(["sh", "-c", "wrk -v 2>&1 | head -1"])
+    return {
+        "cpus": str(os.cpu_count()),
+        "cpu": cpu,
+        "memory": mem,
+        "os": platform.platform(),
+        "postgresql": pg,
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "gunicorn": gunicorn_version,
+        "wrk": wrk,
+    }
