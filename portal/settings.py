@@ -175,6 +175,8 @@ STORAGES = {
 # Uploaded personal documents live outside every public URL; they are served
 # only through views that check who asks.
 PRIVATE_MEDIA_ROOT = Path(env("PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private")))
+# Family-account documents (PDF, JPEG, PNG): the largest accepted upload.
+FAMILY_UPLOAD_MAX_BYTES = env.int("FAMILY_UPLOAD_MAX_BYTES", default=5 * 1024 * 1024)
 
 # --- E-mail -----------------------------------------------------------------
 MAILERS = {

@@ -12,6 +12,7 @@ handler500 = "portal.views.server_error"
 
 api_v1 = [
     path("", include("members.urls_api")),
+    path("family/", include("family.urls_api")),
     path("claims/", include("claims.urls_api")),
     path("payments/", include("payments.urls_api")),
     path("accounts/", include("accounts.urls_api")),
@@ -24,6 +25,7 @@ urlpatterns = [
     path("verify/", dashboard_views.verify, name="verify"),
     path("verify/<str:code>", dashboard_views.verify, name="verify_code"),
     path("healthz", views.healthz, name="healthz"),
+    path("family/", include("family.urls")),
     path("payments/", include("payments.urls")),
     path("staff/settlement/", include("claims.urls")),
     path(
