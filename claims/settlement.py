@@ -108,30 +108,33 @@ def settlement_start(
     return batches
 
 
+# The picked ids are MATERIALIZED once: a semi-join could rescan the LIMITed
+# subquery per row and, skipping rows this statement already changed, claim
+# more than ``limit``.
 _CLAIM_EXPENSES = """
-WITH claimed AS (
-  UPDATE claims_expense SET batch_id = %(batch)s, batch_chunk = %(chunk)s
-  WHERE id IN (
-    SELECT id FROM claims_expense
-    WHERE institution_id = %(institution)s AND batch_id IS NULL
-      AND status = 'accepted' AND created_at < %(cutoff)s
-    ORDER BY id LIMIT %(limit)s FOR UPDATE
-  ) AND batch_id IS NULL AND status = 'accepted'
-  RETURNING fund_fen
+WITH picked AS MATERIALIZED (
+  SELECT id FROM claims_expense
+  WHERE institution_id = %(institution)s AND batch_id IS NULL
+    AND status = 'accepted' AND created_at < %(cutoff)s
+  ORDER BY id LIMIT %(limit)s FOR UPDATE
+), claimed AS (
+  UPDATE claims_expense e SET batch_id = %(batch)s, batch_chunk = %(chunk)s
+  FROM picked WHERE e.id = picked.id AND e.batch_id IS NULL AND e.status = 'accepted'
+  RETURNING e.fund_fen
 )
 SELECT count(*), coalesce(sum(fund_fen), 0) FROM claimed
 """
 
 _CLAIM_REVERSALS = """
-WITH claimed AS (
-  UPDATE claims_expense SET reversal_batch_id = %(batch)s
-  WHERE id IN (
-    SELECT id FROM claims_expense
-    WHERE institution_id = %(institution)s AND batch_id IS NOT NULL
-      AND reversal_batch_id IS NULL AND status = 'reversed' AND reversed_at < %(cutoff)s
-    ORDER BY id LIMIT %(limit)s FOR UPDATE
-  ) AND reversal_batch_id IS NULL AND status = 'reversed'
-  RETURNING fund_fen
+WITH picked AS MATERIALIZED (
+  SELECT id FROM claims_expense
+  WHERE institution_id = %(institution)s AND batch_id IS NOT NULL
+    AND reversal_batch_id IS NULL AND status = 'reversed' AND reversed_at < %(cutoff)s
+  ORDER BY id LIMIT %(limit)s FOR UPDATE
+), claimed AS (
+  UPDATE claims_expense e SET reversal_batch_id = %(batch)s
+  FROM picked WHERE e.id = picked.id AND e.reversal_batch_id IS NULL AND e.status = 'reversed'
+  RETURNING e.fund_fen
 )
 SELECT count(*), coalesce(sum(fund_fen), 0) FROM claimed
 """

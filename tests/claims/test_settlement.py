@@ -1,0 +1,251 @@
+"""Settlement exactly once: in-process, and with real worker processes that
+are killed with SIGKILL mid-batch and restarted, or run at once."""
+
+import csv as csv_module
+import datetime as dt
+import io
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Sum
+from django.utils import timezone
+
+from accounts.models import AccountKind, JournalTransaction
+from accounts.selectors import ledger_offenders
+from accounts.services import institution_payable, system_account
+from claims.models import Expense, SettlementBatch, SettlementChunk
+from claims.services import LineInput, expense_reverse, expense_submit
+from claims.settlement import settlement_run_batch, settlement_start
+from claims.tasks import settle_batch
+
+from .conftest import fund, wait_for
+
+
+def _submit(inst, person, key, amount_fen=100000):
+    return expense_submit(
+        institution=inst,
+        idempotency_key=key,
+        patient_id_number=person.id_number,
+        service_date=dt.date(2026, 3, 1),
+        care_type="pharmacy" if inst.kind == "pharmacy" else "outpatient",
+        lines=[LineInput("A", amount_fen)],
+    )[0]
+
+
+def _assert_settled_exactly_once(inst):
+    expenses = Expense.objects.filter(institution=inst, status="accepted")
+    assert not expenses.filter(batch__isnull=True).exists()
+    owed = expenses.aggregate(s=Sum("fund_fen"))["s"]
+    batches = SettlementBatch.objects.filter(institution=inst)
+    assert batches.aggregate(s=Sum("fund_fen"))["s"] == owed
+    assert (
+        SettlementChunk.objects.filter(batch__in=batches).aggregate(s=Sum("fund_fen"))["s"] == owed
+    )
+    settled = JournalTransaction.objects.filter(
+        kind="claims.settlement", postings__account=institution_payable(inst.pk)
+    ).aggregate(s=Sum("postings__amount_fen"))["s"]
+    assert settled == owed
+    assert ledger_offenders().clean
+    call_command("verify_ledger")
+
+
+def test_settlement_moves_the_fund_parts_to_the_payable_once(policies, alice, hospital, pharmacy):
+    fund(alice, current=10000)
+    # deductible met first, so later expenses have fund parts
+    for i in range(5):
+        _submit(hospital, alice, f"h{i}")
+    for i in range(3):
+        _submit(pharmacy, alice, f"p{i}", 2000)
+    payable_before = institution_payable(hospital.pk).balance_fen
+
+    batches = settlement_start(period=timezone.localdate(), cutoff=timezone.now(), enqueue=False)
+    for b in batches:
+        settlement_run_batch(batch_id=b.pk, chunk_size=2)
+        settlement_run_batch(batch_id=b.pk, chunk_size=2)  # the task comes again
+
+    hb = SettlementBatch.objects.get(institution=hospital)
+    owed = Expense.objects.filter(institution=hospital).aggregate(s=Sum("fund_fen"))["s"]
+    assert owed == (5 * 100000 - 180000) * 7 // 10
+    assert (hb.status, hb.expense_count, hb.chunks_done, hb.fund_fen) == ("done", 5, 3, owed)
+    assert institution_payable(hospital.pk).balance_fen == payable_before + owed
+    _assert_settled_exactly_once(hospital)
+    _assert_settled_exactly_once(pharmacy)
+    # a second run on the same day finds nothing new
+    again = settlement_start(period=timezone.localdate(), cutoff=timezone.now(), enqueue=False)
+    for b in again:
+        settlement_run_batch(batch_id=b.pk)
+    assert SettlementChunk.objects.count() == 3 + 2
+
+
+def test_a_reversal_after_settlement_is_settled_by_a_later_batch(policies, alice, hospital):
+    for i in range(3):
+        _submit(hospital, alice, f"h{i}")
+    first = settlement_start(period=dt.date(2026, 3, 2), cutoff=timezone.now(), enqueue=False)[0]
+    settlement_run_batch(batch_id=first.pk)
+    settled = Expense.objects.filter(fund_fen__gt=0).first()
+    pooled_before = system_account(AccountKind.POOLED_FUND).balance_fen
+
+    expense_reverse(institution=hospital, expense_id=settled.pk)
+    later = settlement_start(period=dt.date(2026, 3, 3), cutoff=timezone.now(), enqueue=False)[0]
+    settlement_run_batch(batch_id=later.pk)
+
+    later.refresh_from_db()
+    first.refresh_from_db()
+    settled.refresh_from_db()
+    assert (later.reversal_count, later.reversed_fen, later.net_fen) == (
+        1,
+        settled.fund_fen,
+        -settled.fund_fen,
+    )
+    assert settled.batch_id == first.pk and settled.reversal_batch_id == later.pk
+    assert first.fund_fen == 3 * 70000 - 126000  # history of the first batch unchanged
+    assert system_account(AccountKind.POOLED_FUND).balance_fen == pooled_before + settled.fund_fen
+    assert ledger_offenders().clean
+
+
+def test_a_reversal_before_settlement_is_never_settled(policies, alice, hospital):
+    e = _submit(hospital, alice, "x", 500000)
+    expense_reverse(institution=hospital, expense_id=e.pk)
+
+    assert settlement_start(period=dt.date(2026, 3, 2), cutoff=timezone.now(), enqueue=False) == []
+    assert Expense.objects.get().batch_id is None
+
+
+def test_settle_now_sends_the_task_only_after_commit(
+    policies, alice, hospital, client_for, staff, django_capture_on_commit_callbacks
+):
+    _submit(hospital, alice, "a", 500000)
+    client = client_for(staff)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        r = client.post("/staff/settlement/settle/")
+
+    batch = SettlementBatch.objects.get()
+    assert r.status_code == 302 and r["Location"] == f"/staff/settlement/{batch.pk}/"
+    assert len(callbacks) == 1
+    assert batch.status == "pending" and batch.expected_count == 1
+    settle_batch.apply(args=[batch.pk])  # what the worker runs
+    progress = client.get(f"/staff/settlement/{batch.pk}/progress.json").json()
+    assert (progress["status"], progress["percent"], progress["done"]) == ("done", 100, 1)
+    page = client.get(f"/staff/settlement/{batch.pk}/")
+    assert page.status_code == 200 and "claims_progress.js" in page.content.decode()
+    csv = b"".join(client.get(f"/staff/settlement/{batch.pk}/expenses.csv").streaming_content)
+    rows = list(csv_module.reader(io.StringIO(csv.decode("utf-8-sig"))))
+    expense = Expense.objects.get()
+    assert rows[1] == [
+        str(expense.pk),
+        "2026-03-01",
+        "outpatient",
+        "accepted",
+        "expense",
+        "5,000.00",
+        "2,240.00",
+        "0.00",
+        "2,760.00",
+        "2,240.00",
+    ]
+    assert len(rows) == 2
+    assert client.get("/staff/settlement/totals/").status_code == 200
+    assert client.get("/staff/settlement/").status_code == 200
+
+
+def test_staff_pages_refuse_members(alice, client_for):
+    client = client_for(alice)
+    assert client.get("/staff/settlement/").status_code == 403
+    assert client.post("/staff/settlement/settle/").status_code == 403
+    assert SettlementBatch.objects.count() == 0
+
+
+# --- Real workers ---------------------------------------------------------------
+
+
+def _many(policies_fixture, inst, person, n):
+    for i in range(n):
+        _submit(inst, person, f"w{i}", 300000)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_settlement_survives_a_sigkill_mid_batch_and_a_restart(
+    policies, alice, hospital, claims_worker
+):
+    _many(policies, hospital, alice, 12)
+    batch = settlement_start(period=timezone.localdate(), cutoff=timezone.now(), enqueue=False)[0]
+    w = claims_worker
+    w.extra_env.update(CLAIMS_SETTLEMENT_CHUNK_SIZE="3", CLAIMS_SETTLEMENT_CHUNK_PAUSE="2")
+    proc = w.start()
+
+    w.send(settle_batch, batch.pk)
+    wait_for(
+        lambda: SettlementBatch.objects.get(pk=batch.pk).chunks_done >= 1,
+        what="the first chunk to commit",
+    )
+    w.kill(proc)
+
+    batch.refresh_from_db()
+    assert batch.status == "running" and 1 <= batch.chunks_done < 4
+    assert Expense.objects.filter(batch=batch).count() == 3 * batch.chunks_done
+    # the task comes again (redelivery or the next beat) to a restarted worker
+    w.extra_env["CLAIMS_SETTLEMENT_CHUNK_PAUSE"] = "0"
+    w.start()
+    w.send(settle_batch, batch.pk)
+    wait_for(lambda: SettlementBatch.objects.get(pk=batch.pk).status == "done", what="batch done")
+    batch.refresh_from_db()
+    assert (batch.expense_count, batch.chunks_done) == (12, 4)
+    _assert_settled_exactly_once(hospital)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sigkill_inside_a_chunk_leaves_nothing_of_it(policies, alice, hospital, claims_worker):
+    _many(policies, hospital, alice, 6)
+    batch = settlement_start(period=timezone.localdate(), cutoff=timezone.now(), enqueue=False)[0]
+    w = claims_worker
+    proc = w.start(CLAIMS_SETTLEMENT_CHUNK_SIZE="3", CLAIMS_SETTLEMENT_PAUSE_INSIDE_CHUNK="30")
+
+    w.send(settle_batch, batch.pk)
+    from django.db import connection
+
+    def in_chunk():
+        with connection.cursor() as c:
+            c.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state = 'idle in transaction' AND pid <> pg_backend_pid()"
+            )
+            return c.fetchone()[0] > 0
+
+    wait_for(in_chunk, what="the worker to hold a chunk open")
+    w.kill(proc)
+    # PostgreSQL rolls the open chunk back when the connection dies
+    wait_for(lambda: not in_chunk(), what="the killed connection to go")
+
+    batch.refresh_from_db()
+    assert (batch.chunks_done, batch.expense_count) == (0, 0)
+    assert not Expense.objects.filter(batch__isnull=False).exists()
+    assert not JournalTransaction.objects.filter(kind="claims.settlement").exists()
+    w.start(CLAIMS_SETTLEMENT_CHUNK_SIZE="3")
+    w.send(settle_batch, batch.pk)
+    wait_for(lambda: SettlementBatch.objects.get(pk=batch.pk).status == "done", what="done")
+    _assert_settled_exactly_once(hospital)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_on_one_batch_settle_it_once(policies, alice, hospital, claims_worker):
+    _many(policies, hospital, alice, 20)
+    batch = settlement_start(period=timezone.localdate(), cutoff=timezone.now(), enqueue=False)[0]
+    w = claims_worker
+    w.extra_env.update(CLAIMS_SETTLEMENT_CHUNK_SIZE="2", CLAIMS_SETTLEMENT_CHUNK_PAUSE="0.1")
+    w.start()
+    w.start()
+
+    w.send(settle_batch, batch.pk)
+    w.send(settle_batch, batch.pk)
+    wait_for(lambda: SettlementBatch.objects.get(pk=batch.pk).status == "done", what="done")
+    wait_for(
+        lambda: all("succeeded" in p.log_path.read_text() for p in w.procs),
+        what="both tasks to finish",
+    )
+
+    batch.refresh_from_db()
+    assert (batch.expense_count, batch.chunks_done) == (20, 10)
+    logs = [p.log_path.read_text() for p in w.procs]
+    assert all("chunk committed" in log for log in logs), "both workers took part"
+    _assert_settled_exactly_once(hospital)
