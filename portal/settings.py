@@ -118,6 +118,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "accounts.tasks.rollover_year_task",
         "schedule": crontab(minute=5, hour=0, day_of_month=1, month_of_year=1),
     },
+    # Daily settlement (docs/adr/0005): everything submitted before today,
+    # one batch per institution; exactly once, safe to re-run.
+    "daily-settlement": {
+        "task": "claims.tasks.settle_due",
+        "schedule": crontab(minute=30, hour=1),
+    },
 }
 
 if REDIS_URL:
