@@ -1,0 +1,179 @@
+"""Benchmark: settling 1,000,000 expenses vs a plain PostgreSQL COPY of as many postings.
+
+    python bench/bench_settlement.py                          # 1,000,000 (make bench)
+    BENCH_SETTLEMENT_ROWS=2000 python bench/bench_settlement.py   # a quick smoke run
+
+Uses its own database, ``BENCH_SETTLEMENT_DATABASE_URL`` (default
+postgres://postgres@127.0.0.1:5432/portal_bench_settlement), created and
+migrated on first use. Each run makes a fresh institution, COPYs ROWS
+unsettled expenses of it (untimed), then times:
+
+1. settlement as the worker runs it (``settlement_start`` +
+   ``settlement_run_batch``): chunks of CLAIMS_SETTLEMENT_CHUNK_SIZE (default
+   5,000) expenses, each chunk one transaction with its conditional UPDATE, its
+   ledger transaction and its chunk row;
+2. a plain ``COPY`` of ROWS posting rows (transaction, account, amount) into an
+   unlogged table: the floor for writing that many rows into PostgreSQL.
+
+Prints a Markdown section (bench/run appends it to bench/results.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ensure_database, machine_description, setup_django
+
+URL = os.environ.get(
+    "BENCH_SETTLEMENT_DATABASE_URL",
+    "postgres://postgres@127.0.0.1:5432/portal_bench_settlement",
+)
+ROWS = int(os.environ.get("BENCH_SETTLEMENT_ROWS", "1000000"))
+
+
+def _fixtures():
+    from claims.models import Institution
+    from claims.policy_data import load
+    from claims.services import policy_for
+    from members.idnumber import make_id_number
+    from members.selectors import person_by_id_number
+    from members.services import person_create
+
+    load(years=[2026], regions=["110100"])
+    number = make_id_number("110105", dt.date(1970, 1, 1), 501)
+    person = person_by_id_number(number) or person_create(
+        id_number=number, name="bench patient", insurance_type="employee", insured_region="110105"
+    )
+    inst = Institution.objects.create(
+        name=f"bench {time.time_ns()}", kind="hospital", region="110100"
+    )
+    return person, inst, policy_for(person=person, care_type="outpatient", year=2026)
+
+
+def _load_expenses(cursor, person, inst, policy, n: int) -> int:
+    """COPY n unsettled expenses; returns the sum of their fund parts."""
+    from accounts.services import copy_rows
+
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    day = dt.date(2026, 3, 1)
+    total_fund = 0
+
+    def rows():
+        nonlocal total_fund
+        for k in range(n):
+            total = 10000 + k % 50000
+            fund = total * 7 // 10
+            total_fund += fund
+            yield (
+                inst.pk,
+                f"b{k}",
+                "-",
+                person.pk,
+                day,
+                "outpatient",
+                policy.pk,
+                total,
+                fund,
+                0,
+                total - fund,
+                total - fund,
+                0,
+                0,
+                "accepted",
+                "",
+                now,
+            )
+
+    copy_rows(
+        cursor,
+        "COPY claims_expense (institution_id, idempotency_key, request_sha256, patient_id, "
+        "service_date, care_type, policy_id, total_fen, fund_fen, account_fen, cash_fen, "
+        "self_borne_fen, self_funded_fen, deductible_fen, status, reversal_reason, created_at) "
+        "FROM STDIN",
+        rows(),
+    )
+    return total_fund
+
+
+def main() -> None:
+    created = ensure_database(URL)
+    setup_django(URL)
+    from django.core.management import call_command
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from accounts.selectors import ledger_offenders
+    from accounts.services import copy_rows, institution_payable
+    from claims import conf
+    from claims.models import SettlementBatch
+    from claims.settlement import settlement_run_batch, settlement_start
+
+    call_command("migrate", verbosity=0)
+    person, inst, policy = _fixtures()
+    t0 = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        owed = _load_expenses(cursor, person, inst, policy, ROWS)
+        cursor.execute("ANALYZE claims_expense")
+    load_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    batches = [
+        b
+        for b in settlement_start(period=timezone.localdate(), cutoff=timezone.now(), enqueue=False)
+        if b.institution_id == inst.pk
+    ]
+    for b in batches:
+        settlement_run_batch(batch_id=b.pk)
+    settle_s = time.perf_counter() - t0
+    batch = SettlementBatch.objects.get(institution=inst)
+    assert batch.expense_count == ROWS and batch.fund_fen == owed, "settled the wrong amount"
+    assert institution_payable(inst.pk).balance_fen == owed
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE UNLOGGED TABLE IF NOT EXISTS bench_plain_postings "
+            "(transaction_id bigint, account_id bigint, amount_fen bigint)"
+        )
+        cursor.execute("TRUNCATE bench_plain_postings")
+        t0 = time.perf_counter()
+        with transaction.atomic():
+            copy_rows(
+                cursor,
+                "COPY bench_plain_postings (transaction_id, account_id, amount_fen) FROM STDIN",
+                ((k // 2, k % 7, 10000 + k % 50000) for k in range(ROWS)),
+            )
+        copy_s = time.perf_counter() - t0
+        cursor.execute("TRUNCATE bench_plain_postings")
+
+    t0 = time.perf_counter()
+    clean = ledger_offenders().clean
+    verify_s = time.perf_counter() - t0
+
+    m = machine_description(URL)
+    print(f"Settlement of {ROWS:,} expenses (chunks of {conf.chunk_size():,})\n")
+    print("Machine: " + ", ".join(v for v in m.values() if v) + "\n")
+    print("| step | seconds | rows/s |\n|---|---:|---:|")
+    print(
+        f"| settlement ({batch.chunks_done} chunks, {batch.chunks_done} ledger transactions) "
+        f"| {settle_s:.2f} | {ROWS / settle_s:,.0f} |"
+    )
+    copy_rate = f"{ROWS / copy_s:,.0f}"
+    print(f"| plain COPY of {ROWS:,} postings (unlogged table) | {copy_s:.2f} | {copy_rate} |")
+    print(f"| verify_ledger queries afterwards (clean: {clean}) | {verify_s:.2f} | |")
+    print(
+        f"\nSettlement runs at {ROWS / settle_s:,.0f} expenses/s, "
+        f"{settle_s / copy_s:.1f}x the time of a plain COPY of as many postings "
+        f"(it claims every expense with a conditional UPDATE and writes one balanced "
+        f"ledger transaction per chunk). Expenses loaded by COPY in {load_s:.1f} s (untimed)"
+        f"{'; database created' if created else ''}."
+    )
+
+
+if __name__ == "__main__":
+    main()
