@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
@@ -7,6 +8,7 @@ from dashboard import views as dashboard_views
 from members.forms import SignInForm
 
 from . import security_views, views
+from .env import env
 
 handler500 = "portal.views.server_error"
 
@@ -53,3 +55,13 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", security_views.api_docs, name="api-docs"),
 ]
+
+# The benchmarks' baseline (bench/bench_http.py): a bare view answering fixed
+# JSON through the same middleware. Exists only with BENCH_ENDPOINTS=true in the
+# environment, so production never exposes it.
+if env.bool("BENCH_ENDPOINTS", default=False):
+
+    def bench_bare(request):
+        return JsonResponse({"status": "ok"})
+
+    urlpatterns.append(path("bench/bare", bench_bare, name="bench_bare"))
