@@ -51,6 +51,38 @@ def _link_data(link: FamilyLink, user) -> dict:
     }
 
 
+def _records_data(records: dict) -> dict:
+    contributions = records["contributions"]
+    expenses = records["expenses"]
+    return {
+        "contributions": None
+        if contributions is None
+        else [
+            {
+                "period": c.period.isoformat(),
+                "base_fen": c.base_fen,
+                "employer_fen": c.employer_fen,
+                "individual_fen": c.individual_fen,
+                "credited_fen": c.credited_fen,
+                "status": c.status,
+            }
+            for c in contributions
+        ],
+        "expenses": None
+        if expenses is None
+        else [
+            {
+                "service_date": e.service_date.isoformat(),
+                "total_fen": e.total_fen,
+                "fund_fen": e.fund_fen,
+                "account_fen": e.account_fen,
+                "cash_fen": e.cash_fen,
+            }
+            for e in expenses
+        ],
+    }
+
+
 class LinkInput(serializers.Serializer):
     agree = serializers.BooleanField(default=False)
     agreement_version = serializers.CharField(default="")
@@ -202,11 +234,7 @@ class PersonViewApi(APIView):
             grant = selectors.grant_for(request.user, person.pk)
             data["pay_yearly_cap_fen"] = grant.pay_yearly_cap_fen if grant else None
         if "records" in held:
-            records = selectors.records_of(person)
-            data["records"] = {
-                key: (None if rows is None else [str(r) for r in rows])
-                for key, rows in records.items()
-            }
+            data["records"] = _records_data(selectors.records_of(person))
         return Response(data)
 
 
@@ -235,7 +263,7 @@ class DecisionInput(serializers.Serializer):
 
 class ReviewDecideApi(APIView):
     permission_classes = [IsVerifiedStaff]
-    parser_classes = [JSONParser, FormParser]
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     @extend_schema(request=DecisionInput)
     def post(self, request, pk: int):
@@ -265,7 +293,7 @@ class CounterApi(APIView):
 
     permission_classes = [IsVerifiedStaff]
 
-    parser_classes = [JSONParser, FormParser]
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     @extend_schema(request=CounterInput)
     def post(self, request):
@@ -290,9 +318,6 @@ class CounterApi(APIView):
                     "prior_fen": b.prior_fen,
                     "total_fen": b.total_fen,
                 },
-                "records": {
-                    key: (None if rows is None else [str(r) for r in rows])
-                    for key, rows in records.items()
-                },
+                "records": _records_data(records),
             }
         )

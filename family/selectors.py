@@ -136,22 +136,21 @@ def pocket_balances_of(person: InsuredPerson):
     return pocket_balances(person)
 
 
-def records_of(person: InsuredPerson) -> dict:
-    """Payment record and expenses of ``person`` as far as the apps providing
-    them exist (None: not available yet). The caller must have obtained
-    ``person`` through person_for_viewer with scope ``records``."""
+def records_of(person: InsuredPerson, *, limit: int = 20) -> dict:
+    """Latest contributions (payments app) and expenses (claims app) of
+    ``person``; None for a part whose app is not installed. The caller must have
+    obtained ``person`` through person_for_viewer with scope ``records``."""
     result: dict = {"contributions": None, "expenses": None}
-    for key, module, names in (
-        ("contributions", "payments.selectors", ("contributions_for", "contribution_list")),
-        ("expenses", "claims.selectors", ("expenses_for", "claims_for", "claim_list")),
-    ):
-        try:
-            mod = __import__(module, fromlist=["_"])
-        except ImportError:
-            continue
-        for name in names:
-            fn = getattr(mod, name, None)
-            if callable(fn):
-                result[key] = list(fn(person=person)[:50])
-                break
+    try:
+        from payments.selectors import contributions_for
+    except ImportError:
+        pass
+    else:
+        result["contributions"] = contributions_for(person, limit=limit)
+    try:
+        from claims.selectors import expenses_for
+    except ImportError:
+        pass
+    else:
+        result["expenses"] = expenses_for(person, limit=limit)
     return result

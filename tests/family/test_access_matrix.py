@@ -377,3 +377,49 @@ def test_review_queue_oldest_first_with_documents_inline(cast, alice, bob, fathe
     assert f'<img src="/family/links/{first.pk}/document/"' in html
     assert f'<object data="/family/links/{second.pk}/document/"' in html
     assert 'data-testid="age"' in html
+
+
+def test_records_relative_sees_the_payment_record_and_the_counter_shows_it(cast):
+    from payments.models import Contribution
+
+    member = cast["member"]
+    Contribution.objects.create(
+        person=member,
+        period=dt.date(2026, 10, 1),
+        declared_base_fen=800000,
+        base_fen=800000,
+        employer_fen=72000,
+        individual_fen=16000,
+        credited_fen=16000,
+        payer="employer",
+        paid_on=dt.date(2026, 10, 15),
+        status="paid",
+    )
+
+    api = client_as(cast["users"]["rel_records"]).get(f"/api/v1/family/persons/{member.pk}/")
+    balance_only = client_as(cast["users"]["rel_balance"]).get(
+        f"/api/v1/family/persons/{member.pk}/"
+    )
+    counter = client_as(cast["users"]["staff"]).post(
+        "/api/v1/family/counter/",
+        {
+            "member_id_number": member.id_number,
+            "relative_id_number": cast["links"]["records"].relative.id_number,
+        },
+    )
+
+    expected = [
+        {
+            "period": "2026-10-01",
+            "base_fen": 800000,
+            "employer_fen": 72000,
+            "individual_fen": 16000,
+            "credited_fen": 16000,
+            "status": "paid",
+        }
+    ]
+    assert api.json()["records"] == {"contributions": expected, "expenses": []}
+    assert "records" not in balance_only.json()
+    assert counter.status_code == 200
+    assert counter.json()["records"]["contributions"] == expected
+    assert AuditEvent.objects.filter(action="counter.lookup").count() == 1
