@@ -11,6 +11,7 @@ from . import security_views, views
 from .env import env
 
 handler500 = "portal.views.server_error"
+handler404 = "portal.security_views.not_found"
 
 api_v1 = [
     path("", include("members.urls_api")),
