@@ -1,0 +1,534 @@
+"""HTTP load benchmark: gunicorn on 127.0.0.1, wrk from a second process.
+
+    python bench/bench_http.py [--duration 15] [--persons 1000000]
+
+1. Makes sure both datasets exist (bench/dataset.py: 1,000,000 persons in the
+   bench database, 10,000 in the _small one), building them only if missing.
+2. Signs members in without the login form (django-axes would lock a hammered
+   form): one session per member, created with Django's SessionStore exactly as
+   ``login()`` stores it, handed to wrk as a cookie. Members are employees spread
+   over the whole dataset; the payment-record endpoints use the 32 long-record
+   members. Expense submission uses a bench institution's Bearer token and a
+   new Idempotency-Key per request.
+3. Starts gunicorn (sync workers, DEBUG=false, BENCH_ENDPOINTS=true so the bare
+   view ``/bench/bare`` exists) and, per endpoint, runs wrk with 32 connections
+   for a warm-up and then a measured, bounded duration; wrk stops by itself.
+4. Writes bench/out/http.json and bench/out/http.md (the section of
+   bench/results.md); bench/report.py assembles results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common, dataset
+
+CONNECTIONS = 32
+THREADS = 2
+# Two cores: two sync workers per core keep both busy while one waits on
+# PostgreSQL; more only add context switches (wrk and PostgreSQL share the cores).
+WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+POOL = 320  # distinct signed-in members per endpoint (10 per connection)
+PAGE = 50
+DEEP_PAGE = 1000
+PYTHON = str(common.ROOT / ".venv" / "bin" / "python")
+GUNICORN = str(common.ROOT / ".venv" / "bin" / "gunicorn")
+
+TARGETS = {
+    "dashboard": "at least 0.5 x the bare view's requests/s, p95 under 50 ms",
+    "balance": "at least 0.5 x the bare view's requests/s, p95 under 50 ms",
+    "records_page_1000": "requests/s within 20% of page 1",
+    "dashboard_scale": "1,000,000-person dashboard within 10% of the 10,000-person one",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_wrk() -> str:
+    path = shutil.which("wrk")
+    if path:
+        return path
+    raise SystemExit("wrk is missing: bench/run installs it (apt-get install -y wrk)")
+
+
+# --- sessions and request lists (run inside Django, against one database) -----
+
+
+def member_sessions(pids: list[int]) -> dict[int, str]:
+    """{pid: session key}: a signed-in session per member, as login() stores it."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from members.models import InsuredPerson
+
+    backend = next(b for b in settings.AUTHENTICATION_BACKENDS if "axes" not in b.lower())
+    keys = {}
+    for person in InsuredPerson.objects.filter(pk__in=pids).select_related("user"):
+        store = SessionStore()
+        store[SESSION_KEY] = str(person.user.pk)
+        store[BACKEND_SESSION_KEY] = backend
+        store[HASH_SESSION_KEY] = person.user.get_session_auth_hash()
+        store.set_expiry(6 * 3600)
+        store.create()
+        keys[person.pk] = store.session_key
+    return keys
+
+
+def spread_employees(n: int) -> list[int]:
+    """n employees spread evenly over the whole id range."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT max(id) FROM members_insuredperson")
+        top = cur.fetchone()[0]
+        step = max(top // (n * 2), 1)
+        cur.execute(
+            "SELECT id FROM members_insuredperson WHERE insurance_type = 'employee' "
+            "AND id %% %s = 0 ORDER BY id LIMIT %s",
+            [step, n],
+        )
+        return [r[0] for r in cur.fetchall()]
+
+
+def deep_cursor(pid: int, page: int) -> str | None:
+    """The records page's ``after`` cursor that shows page ``page``."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT period, id FROM payments_contribution WHERE person_id = %s "
+            "ORDER BY period DESC, id DESC OFFSET %s LIMIT 1",
+            [pid, (page - 1) * PAGE - 1],
+        )
+        row = cur.fetchone()
+    return f"{row[0].isoformat()}_{row[1]}" if row else None
+
+
+def cookie(key: str) -> dict[str, str]:
+    from django.conf import settings
+
+    return {"Cookie": f"{settings.SESSION_COOKIE_NAME}={key}", "Accept-Language": "zh-hans"}
+
+
+def get(path: str, key: str | None) -> dict:
+    return {"method": "GET", "path": path, "headers": cookie(key) if key else {}, "body": None}
+
+
+def expense_setup(pids: list[int]) -> list[dict]:
+    """A bench institution with a token; one expense body per member."""
+    from claims import policy_data
+    from claims.models import Institution
+    from claims.services import institution_create, institution_token_create
+
+    policy_data.load()
+    institution = Institution.objects.filter(name="Bench hospital").first() or institution_create(
+        name="Bench hospital", kind="hospital", region="110100"
+    )
+    _token, raw = institution_token_create(institution=institution)
+    requests = []
+    for pid in pids:
+        body = json.dumps(
+            {
+                "patient_id_number": dataset.id_number_for(pid),
+                "service_date": "2026-11-20",
+                "care_type": "outpatient",
+                "lines": [
+                    {"catalog_class": "A", "description": "consultation", "amount": "35.00"},
+                    {"catalog_class": "B", "description": "medicine", "amount": "86.50"},
+                ],
+            }
+        )
+        requests.append(
+            {
+                "method": "POST",
+                "path": "/api/v1/claims/expenses/",
+                "headers": {"Authorization": f"Bearer {raw}", "Content-Type": "application/json"},
+                "body": body,
+            }
+        )
+    return requests
+
+
+def plan(small: bool) -> dict[str, dict]:
+    """{endpoint: {"requests": [...], "expect": status, "keyed": bool}}"""
+    pids = spread_employees(POOL)
+    keys = member_sessions(pids)
+    sessions = [keys[p] for p in pids if p in keys]
+    endpoints = {
+        "bare": {"requests": [get("/bench/bare", k) for k in sessions], "expect": 200},
+        "dashboard": {"requests": [get("/", k) for k in sessions], "expect": 200},
+        "balance": {
+            "requests": [get("/api/v1/accounts/balance/", k) for k in sessions],
+            "expect": 200,
+        },
+    }
+    if small:
+        return endpoints
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        long_pids = dataset.long_record_pids(cur)
+    long_keys = member_sessions(long_pids)
+    page1, deep = [], []
+    for pid in long_pids:
+        cursor = deep_cursor(pid, DEEP_PAGE)
+        if cursor and pid in long_keys:
+            page1.append(get("/dashboard/records/", long_keys[pid]))
+            deep.append(get(f"/dashboard/records/?after={cursor}", long_keys[pid]))
+    endpoints["records_page_1"] = {"requests": page1, "expect": 200}
+    endpoints[f"records_page_{DEEP_PAGE}"] = {"requests": deep, "expect": 200}
+    try:
+        endpoints["expense_submit"] = {
+            "requests": expense_setup(pids),
+            "expect": 201,
+            "keyed": True,
+        }
+    except ImportError as exc:  # claims not there yet
+        print(f"expense submission skipped: {exc}", file=sys.stderr, flush=True)
+    return endpoints
+
+
+def plan_in_subprocess(url: str, small: bool) -> dict:
+    """Sessions are created in the database the server reads: one process per database."""
+    out = subprocess.run(
+        [PYTHON, __file__, "--plan", "--url", url] + (["--small"] if small else []),
+        env=common.server_env(url),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- server and load ----------------------------------------------------------
+
+
+class Server:
+    def __init__(self, url: str):
+        self.url = url
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self):
+        env = common.server_env(self.url, BENCH_ENDPOINTS="true", CONN_MAX_AGE="600")
+        self.proc = subprocess.Popen(
+            [
+                GUNICORN,
+                "portal.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(WORKERS),
+                "--worker-class",
+                "sync",
+                "--backlog",
+                "256",
+                "--timeout",
+                "60",
+                "--log-level",
+                "warning",
+            ],
+            cwd=common.ROOT,
+            env=env,
+            stdout=sys.stderr,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.base}/bench/bare", timeout=2) as r:  # noqa: S310
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.5)
+        self.__exit__()
+        raise SystemExit("gunicorn did not answer /bench/bare within 60 s")
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def lua_value(value) -> str:
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a valid Lua string literal here
+    if isinstance(value, list):
+        return "{" + ",".join(lua_value(v) for v in value) + "}"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"[{lua_value(k)}]={lua_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(value)
+
+
+def run_wrk(base: str, name: str, spec: dict, seconds: int, warmup: int) -> dict:
+    script = common.OUT_DIR / f"wrk_{name}.lua"
+    header = (
+        f"REQUESTS = {lua_value(spec['requests'])}\n"
+        f"EXPECT = {spec['expect']}\n"
+        f"KEYED = {lua_value(bool(spec.get('keyed')))}\n"
+        f"KEY_PREFIX = {lua_value(f'bench-{name}-{time.time_ns()}')}\n"
+    )
+    script.write_text(header + (common.BENCH_DIR / "wrk_requests.lua").read_text())
+    result = {}
+    for phase, duration in (("warmup", warmup), ("measure", seconds)):
+        if phase == "warmup" and not duration:
+            continue
+        if phase == "warmup" and spec.get("keyed"):
+            # new keys for the measured phase
+            script.write_text(
+                header.replace('KEY_PREFIX = "', 'KEY_PREFIX = "w')
+                + (common.BENCH_DIR / "wrk_requests.lua").read_text()
+            )
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t",
+                str(THREADS),
+                "-c",
+                str(CONNECTIONS),
+                "-d",
+                f"{duration}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(script),
+                base,
+                "--",
+                str(THREADS),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+        )
+        line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
+        if line is None:
+            raise SystemExit(f"wrk gave no figures for {name}:\n{out.stdout}\n{out.stderr}")
+        result = json.loads(line[len("WRKJSON ") :])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    for p in ("p50", "p95", "p99"):
+        result[f"{p}_ms"] = result[f"{p}_us"] / 1000
+    result["sessions"] = len(spec["requests"])
+    result["errors"] = (
+        result["connect_errors"]
+        + result["read_errors"]
+        + result["write_errors"]
+        + result["timeouts"]
+        + result["unexpected_status"]
+    )
+    print(
+        f"  {name:<20} {result['rps']:8.1f} req/s  p50 {result['p50_ms']:6.1f} ms  "
+        f"p95 {result['p95_ms']:6.1f} ms  p99 {result['p99_ms']:6.1f} ms  "
+        f"errors {result['errors']}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return result
+
+
+def measure(url: str, endpoints: dict, seconds: int, warmup: int) -> dict:
+    results = {}
+    with Server(url) as server:
+        for name, spec in endpoints.items():
+            if not spec["requests"]:
+                print(f"  {name}: no requests (data missing), skipped", file=sys.stderr, flush=True)
+                continue
+            results[name] = run_wrk(server.base, name, spec, seconds, warmup)
+    return results
+
+
+# --- the report ---------------------------------------------------------------
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else 0.0
+
+
+def verdicts(big: dict, small: dict) -> list[tuple[str, str, str, bool | None]]:
+    """(what, target, measured, met)"""
+    rows = []
+    bare = big.get("bare", {}).get("rps", 0)
+    for name in ("dashboard", "balance"):
+        r = big.get(name)
+        if not r:
+            rows.append((name, TARGETS[name], "not measured", None))
+            continue
+        rr = ratio(r["rps"], bare)
+        met = rr >= 0.5 and r["p95_ms"] < 50
+        rows.append((name, TARGETS[name], f"{rr:.2f} x bare, p95 {r['p95_ms']:.1f} ms", met))
+    p1, pd = big.get("records_page_1"), big.get(f"records_page_{DEEP_PAGE}")
+    if p1 and pd:
+        rr = ratio(pd["rps"], p1["rps"])
+        rows.append(
+            (
+                f"payment record page {DEEP_PAGE:,}",
+                TARGETS["records_page_1000"],
+                f"{rr:.2f} x page 1 (p95 {pd['p95_ms']:.1f} vs {p1['p95_ms']:.1f} ms)",
+                rr >= 0.8,
+            )
+        )
+    d_big, d_small = big.get("dashboard"), small.get("dashboard")
+    if d_big and d_small:
+        rr = ratio(d_big["rps"], d_small["rps"])
+        rows.append(
+            (
+                "dashboard at 1,000,000 vs 10,000 persons",
+                TARGETS["dashboard_scale"],
+                f"{rr:.2f} x (p95 {d_big['p95_ms']:.1f} vs {d_small['p95_ms']:.1f} ms)",
+                rr >= 0.9,
+            )
+        )
+    return rows
+
+
+def read_marker(url: str) -> dict[str, str]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return dict(conn.execute("SELECT key, value FROM bench_dataset").fetchall())
+
+
+def markdown(data: dict) -> str:
+    big, small = data["big"], data["small"]
+    m = data["machine"]
+    lines = [
+        f"Machine: {m['cpus']} CPUs ({m['cpu']}), {m['memory']}, PostgreSQL {m['postgresql']}, "
+        f"Python {m['python']}, Django {m['django']}, gunicorn {m['gunicorn']}, {m['wrk']}; "
+        f"run {data['date']}. Server, database and load generator share the machine.",
+        "",
+    ]
+    for label, marker in data["datasets"].items():
+        lines.append(
+            f"Dataset ({label}): {int(marker.get('persons', 0)):,} persons, built once by "
+            f"bench/dataset.py with COPY in {marker.get('seconds', '?')} s "
+            f"({marker.get('built_at', '?')}), rows: {marker.get('counts', '?')}; "
+            f"verify_ledger: {marker.get('verify_ledger', '?')}. The ledger is aggregated per "
+            "person per year (see bench/README.md)."
+        )
+    lines += [
+        "",
+        f"gunicorn {data['workers']} sync workers on 127.0.0.1 (DEBUG=false, persistent "
+        f"database connections), wrk with {CONNECTIONS} connections in {THREADS} threads from a "
+        f"second process on loopback, {data['warmup']} s warm-up then {data['seconds']} s measured "
+        f"per endpoint. Each request carries the session cookie of one of {POOL} signed-in "
+        "members (the record pages: the 32 long-record members), rotating, so the 32 requests "
+        "in flight are 32 different members. Ratios are to the bare view measured in the same "
+        "run against the same server.",
+        "",
+    ]
+    for title, results, persons in (
+        ("1,000,000 persons", big, data["persons"]),
+        ("10,000 persons", small, data["small_persons"]),
+    ):
+        if not results:
+            continue
+        bare = results.get("bare", {}).get("rps", 0)
+        lines += [
+            f"### {title} ({persons:,} in the database)",
+            "",
+            "| endpoint | req/s | x bare | p50 ms | p95 ms | p99 ms | errors |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for name, r in results.items():
+            lines.append(
+                f"| {name} | {r['rps']:.1f} | {ratio(r['rps'], bare):.2f} | {r['p50_ms']:.1f} | "
+                f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} |"
+            )
+        lines.append("")
+    lines += ["### Targets", "", "| what | target | measured | met |", "|---|---|---|---|"]
+    for what, target, measured, met in verdicts(big, small):
+        mark = "n/a" if met is None else ("yes" if met else "**no**")
+        lines.append(f"| {what} | {target} | {measured} | {mark} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_SECONDS", 15)))
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument(
+        "--persons", type=int, default=int(os.environ.get("BENCH_PERSONS", dataset.FULL_PERSONS))
+    )
+    parser.add_argument("--small-persons", type=int, default=dataset.SMALL_PERSONS)
+    parser.add_argument("--plan", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--small", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.plan:
+        common.setup_django(args.url)
+        print(json.dumps(plan(args.small)))
+        return 0
+
+    ensure_wrk()
+    common.OUT_DIR.mkdir(exist_ok=True)
+    big_url, small_url = common.bench_url(), common.small_url()
+    for url, persons in ((small_url, args.small_persons), (big_url, args.persons)):
+        subprocess.run(
+            [PYTHON, str(common.BENCH_DIR / "dataset.py"), "--persons", str(persons), "--url", url],
+            env=common.server_env(url),
+            check=True,
+            stdout=sys.stderr,
+        )
+    print(
+        f"load on {common.db_name(big_url)} ({args.persons:,} persons)", file=sys.stderr, flush=True
+    )
+    big = measure(big_url, plan_in_subprocess(big_url, False), args.duration, args.warmup)
+    print(
+        f"load on {common.db_name(small_url)} ({args.small_persons:,} persons)",
+        file=sys.stderr,
+        flush=True,
+    )
+    small = measure(small_url, plan_in_subprocess(small_url, True), args.duration, args.warmup)
+    data = {
+        "machine": common.machine_description(big_url),
+        "datasets": {"big": read_marker(big_url), "small": read_marker(small_url)},
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "persons": args.persons,
+        "small_persons": args.small_persons,
+        "workers": WORKERS,
+        "seconds": args.duration,
+        "warmup": args.warmup,
+        "big": big,
+        "small": small,
+    }
+    (common.OUT_DIR / "http.json").write_text(json.dumps(data, indent=2))
+    (common.OUT_DIR / "http.md").write_text(markdown(data))
+    print(markdown(data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
