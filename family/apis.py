@@ -4,7 +4,8 @@ layer as the pages."""
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -83,6 +84,58 @@ def _records_data(records: dict) -> dict:
     }
 
 
+class PartyOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    id_number = serializers.CharField(help_text="masked except for staff")
+
+
+class LinkOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["pending", "approved", "rejected", "ended"])
+    relationship = serializers.ChoiceField(choices=Relationship.choices)
+    member = PartyOutput()
+    relative = PartyOutput()
+    scopes = serializers.ListField(child=serializers.CharField())
+    pay_yearly_cap_fen = serializers.IntegerField(allow_null=True)
+    consent_version = serializers.CharField()
+    consent_at = serializers.DateTimeField()
+    document_kind = serializers.ChoiceField(choices=DocumentKind.choices)
+    document_type = serializers.CharField()
+    document_size = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    reviewed_at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+
+
+class QueueItemOutput(LinkOutput):
+    age_seconds = serializers.IntegerField()
+
+
+LinksOutput = inline_serializer(
+    "FamilyLinks",
+    {
+        "agreement_version": serializers.CharField(),
+        "granted": LinkOutput(many=True),
+        "received": LinkOutput(many=True),
+    },
+)
+GrantOutput = inline_serializer(
+    "FamilyGrant",
+    many=True,
+    fields={
+        "link": serializers.IntegerField(),
+        "member": inline_serializer(
+            "FamilyGrantMember", {"id": serializers.IntegerField(), "name": serializers.CharField()}
+        ),
+        "relationship": serializers.CharField(),
+        "scopes": serializers.ListField(child=serializers.CharField()),
+        "pay_yearly_cap_fen": serializers.IntegerField(allow_null=True),
+    },
+)
+
+
 class LinkInput(serializers.Serializer):
     agree = serializers.BooleanField(default=False)
     agreement_version = serializers.CharField(default="")
@@ -113,6 +166,7 @@ class LinkListApi(APIView):
 
     parser_classes = [MultiPartParser, FormParser]
 
+    @extend_schema(responses=LinksOutput, operation_id="family_links_list")
     def get(self, request):
         person = person_for_user(request.user)
         if person is None:
@@ -131,7 +185,7 @@ class LinkListApi(APIView):
             }
         )
 
-    @extend_schema(request={"multipart/form-data": LinkInput})
+    @extend_schema(request={"multipart/form-data": LinkInput}, responses={201: LinkOutput})
     def post(self, request):
         person = person_for_user(request.user)
         if person is None:
@@ -160,6 +214,7 @@ class LinkListApi(APIView):
 
 
 class LinkDetailApi(APIView):
+    @extend_schema(responses=LinkOutput)
     def get(self, request, pk: int):
         link = selectors.link_for_user(request.user, pk)
         return Response(_link_data(link, request.user))
@@ -168,7 +223,7 @@ class LinkDetailApi(APIView):
 class LinkEndApi(APIView):
     """The member revokes, or the relative leaves. Access ends at once."""
 
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses=LinkOutput)
     def post(self, request, pk: int):
         link = selectors.link_for_user(request.user, pk)
         try:
@@ -191,6 +246,7 @@ class LinkDocumentApi(APIView):
 class GrantListApi(APIView):
     """Members who granted the signed-in user access: the accounts to switch to."""
 
+    @extend_schema(responses={200: GrantOutput})
     def get(self, request):
         return Response(
             [
@@ -209,6 +265,7 @@ class GrantListApi(APIView):
 class PersonViewApi(APIView):
     """What the signed-in user may see of a member, and only that."""
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, person_id: int):
         person, held = views._held_scopes(request, person_id)
         data = {
@@ -243,6 +300,7 @@ class ReviewQueueApi(APIView):
 
     permission_classes = [IsVerifiedStaff]
 
+    @extend_schema(responses=QueueItemOutput(many=True))
     def get(self, request):
         now = timezone.now()
         return Response(
@@ -265,7 +323,7 @@ class ReviewDecideApi(APIView):
     permission_classes = [IsVerifiedStaff]
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
-    @extend_schema(request=DecisionInput)
+    @extend_schema(request=DecisionInput, responses=LinkOutput)
     def post(self, request, pk: int):
         ser = DecisionInput(data=request.data)
         ser.is_valid(raise_exception=True)
@@ -295,7 +353,7 @@ class CounterApi(APIView):
 
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
-    @extend_schema(request=CounterInput)
+    @extend_schema(request=CounterInput, responses=OpenApiTypes.OBJECT)
     def post(self, request):
         ser = CounterInput(data=request.data)
         ser.is_valid(raise_exception=True)
