@@ -133,8 +133,10 @@ def certificate_pdf(*, payload: dict, code: str, verify_url: str, labels: dict) 
     pdf.set_xy(pdf.l_margin + 50, top)
     pdf.multi_cell(0, 6, labels["verify_hint"], new_x="LMARGIN", new_y="NEXT")
     pdf.set_x(pdf.l_margin + 50)
-    pdf.set_font("Courier", size=7)
-    pdf.multi_cell(0, 4, labels["code_label"] + " " + code, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 6, labels["code_label"], new_x="LMARGIN", new_y="NEXT")
+    pdf.set_x(pdf.l_margin + 50)
+    pdf.set_font("Courier", size=7)  # the code is ASCII; a fixed-width face reads best
+    pdf.multi_cell(0, 4, code, new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
 
