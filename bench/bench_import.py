@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import OUT_DIR, ensure_database, machine_description, setup_django  # noqa: E402
+from bench.common import OUT_DIR, ensure_database, machine_description, setup_django
 
 URL = os.environ.get(
     "BENCH_IMPORT_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench_import"

@@ -40,6 +40,13 @@ class PolicyCache:
 
     def __init__(self) -> None:
         self._cache: dict[tuple[str, int], PolicyYear | None] = {}
+        self._limits: dict[int, tuple[int, int]] = {}
+
+    def clamp(self, policy: PolicyYear, base_fen: int) -> int:
+        if policy.pk not in self._limits:
+            self._limits[policy.pk] = base_limits(policy)
+        floor, cap = self._limits[policy.pk]
+        return min(max(base_fen, floor), cap)
 
     def get(self, region: str, year: int) -> PolicyYear | None:
         key = (region, year)

@@ -27,7 +27,7 @@ from members.selectors import persons_by_id_numbers
 from portal.money import to_fen
 
 from .models import Contribution, ContributionStatus, ImportBatch, Payer
-from .selectors import PolicyCache, clamp_base, credit_for
+from .selectors import PolicyCache, credit_for
 
 COLUMNS = [
     "id_number",
@@ -40,6 +40,8 @@ COLUMNS = [
     "status",
 ]
 CREDIT_KIND = "contribution.credit"
+_PAYERS = frozenset(Payer.values)
+_STATUSES = frozenset(ContributionStatus.values)
 _PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
 _IMPORT_LOCK = 0x7061796D  # one import at a time (PostgreSQL advisory lock)
 # What makes a stored record "the same" as a row (then the row is already imported).
@@ -223,22 +225,41 @@ def _parse(text: str, outcome: ImportOutcome) -> list[tuple[int, dict, str]]:
         rows.append((reader.line_num, {c: raw[i].strip() for c, i in index.items()}))
     today = timezone.localdate()
     valid = []
+    # A file repeats the same people, months and amounts many times: check each
+    # distinct value once (a million-row import spends its time here otherwise).
+    id_problems: dict[str, str | None] = {}
+    periods: dict[str, tuple] = {}
+    amounts: dict[tuple[str, str], tuple] = {}
     for line, values in rows:
         problems: list[tuple[str, str, str]] = []
         number = normalise(values["id_number"])
-        try:
-            parse_id_number(number, today=today)
-        except ValidationError as exc:
-            problems.append(("id_number", mask_id_number(number), " ".join(exc.messages)))
-        values["_period"] = _period(values["period"], today, problems)
+        if number not in id_problems:
+            try:
+                parse_id_number(number, today=today)
+                id_problems[number] = None
+            except ValidationError as exc:
+                id_problems[number] = " ".join(exc.messages)
+        if id_problems[number] is not None:
+            problems.append(("id_number", mask_id_number(number), id_problems[number]))
+        raw_period = values["period"]
+        if raw_period not in periods:
+            found: list = []
+            periods[raw_period] = (_period(raw_period, today, found), found)
+        values["_period"], period_problems = periods[raw_period]
+        problems.extend(period_problems)
         for column in ("base", "employer_amount", "individual_amount"):
-            values["_" + column] = _amount(values[column], column, problems)
-        if values["payer"] not in Payer.values:
+            key = (column, values[column])
+            if key not in amounts:
+                found = []
+                amounts[key] = (_amount(values[column], column, found), found)
+            values["_" + column], amount_problems = amounts[key]
+            problems.extend(amount_problems)
+        if values["payer"] not in _PAYERS:
             problems.append(
                 ("payer", values["payer"], _("The payer is “employer” or “individual”."))
             )
         status = values["status"]
-        if status not in ContributionStatus.values:
+        if status not in _STATUSES:
             problems.append(("status", status, _("The status is “paid”, “arrears” or “refunded”.")))
         values["_paid_on"] = _paid_on(values["paid_on"], status, today, problems)
         if problems:
@@ -250,7 +271,7 @@ def _parse(text: str, outcome: ImportOutcome) -> list[tuple[int, dict, str]]:
 
 def _resolve(parsed: list[tuple[int, dict, str]], outcome: ImportOutcome) -> list[Row]:
     """Persons, policy, clamped base and credit; duplicates within the file."""
-    persons = persons_by_id_numbers(number for _line, _v, number in parsed)
+    persons = persons_by_id_numbers({number for _line, _v, number in parsed})
     policies = PolicyCache()
     seen: dict[tuple[int, dt.date], int] = {}
     rows = []
@@ -298,7 +319,7 @@ def _resolve(parsed: list[tuple[int, dict, str]], outcome: ImportOutcome) -> lis
                 person_id=person.pk,
                 period=period,
                 declared_base_fen=v["_base"],
-                base_fen=clamp_base(policy, v["_base"]),
+                base_fen=policies.clamp(policy, v["_base"]),
                 employer_fen=v["_employer_amount"],
                 individual_fen=v["_individual_amount"],
                 credited_fen=credit_for(
@@ -373,43 +394,40 @@ _INSERT_COLUMNS = (
 
 
 def _insert_postgresql(rows: list[Row], batch: ImportBatch) -> list[tuple[int, Row]]:
-    """Ids drawn from the table's sequence up front, rows COPYed into a staging
-    table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING id (a
-    month taken meanwhile by someone else is skipped, never doubled)."""
+    """COPY into a staging table, then one INSERT ... SELECT ... ON CONFLICT DO
+    NOTHING RETURNING (a month taken meanwhile by someone else is skipped, never
+    doubled). Returned ids are matched back by (person, month), unique among
+    non-refunded rows; refunded rows credit nothing, so only their count matters."""
     cols = ", ".join(_INSERT_COLUMNS)
+    by_key = {(r.person_id, r.period): r for r in rows if r.status != ContributionStatus.REFUNDED}
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence('payments_contribution', 'id')) "
-            "FROM generate_series(1, %s)",
-            [len(rows)],
-        )
-        ids = [i for (i,) in cursor.fetchall()]
-        cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS _contrib_stage ("
-            "id bigint, person_id bigint, period date, declared_base_fen bigint, "
+            "line integer, person_id bigint, period date, declared_base_fen bigint, "
             "base_fen bigint, employer_fen bigint, individual_fen bigint, credited_fen bigint, "
             "payer text, paid_on date, status text) ON COMMIT DELETE ROWS"
         )
         cursor.execute("TRUNCATE _contrib_stage")
         copy_rows(
             cursor,
-            f"COPY _contrib_stage (id, {cols}) FROM STDIN",
-            (
-                (cid, *(getattr(r, c) for c in _INSERT_COLUMNS))
-                for cid, r in zip(ids, rows, strict=True)
-            ),
+            f"COPY _contrib_stage (line, {cols}) FROM STDIN",
+            ((r.line, *(getattr(r, c) for c in _INSERT_COLUMNS)) for r in rows),
         )
         cursor.execute(
             f"""
-            INSERT INTO payments_contribution (id, {cols}, batch_id, created_at)
-            SELECT id, {cols}, %s, now() FROM _contrib_stage ORDER BY id
+            INSERT INTO payments_contribution ({cols}, batch_id, created_at)
+            SELECT {cols}, %s, now() FROM _contrib_stage ORDER BY line
             ON CONFLICT (person_id, period) WHERE NOT (status = 'refunded') DO NOTHING
-            RETURNING id
+            RETURNING id, person_id, period, status
             """,  # noqa: S608 (column names are constants)
             [batch.pk],
         )
-        taken = {cid for (cid,) in cursor.fetchall()}
-    return [(cid, r) for cid, r in zip(ids, rows, strict=True) if cid in taken]
+        inserted = cursor.fetchall()
+    refunded = iter(r for r in rows if r.status == ContributionStatus.REFUNDED)
+    return [
+        (cid, by_key[(pid, period)] if status != ContributionStatus.REFUNDED else next(refunded))
+        for cid, pid, period, status in inserted
+    ]
 
 
 def _insert_portable(rows: list[Row], batch: ImportBatch) -> list[tuple[int, Row]]:
