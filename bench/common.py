@@ -90,7 +90,7 @@ def drop_database(url: str) -> None:
     import psycopg
 
     name = db_name(url)
-    if not name.startswith("portal_bench") and not name.startswith("test_portal_bench"):
+    if not name.startswith("portal_bench"):
         raise RuntimeError(f"refusing to drop {name!r}: not a bench database")
     with psycopg.connect(maintenance_url(url), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

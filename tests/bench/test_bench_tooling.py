@@ -1,0 +1,166 @@
+"""The benchmark tooling on tiny data: the dataset builder, sign-in sessions for
+the load tool, the bare view switch and the verdicts. (The benchmark itself is
+`make bench`, never part of the test suite.)"""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.urls import clear_url_caches
+
+from accounts.models import AccountKind, LedgerAccount
+from bench import bench_http, dataset
+from members.idnumber import parse_id_number
+from members.models import InsuredPerson
+from members.selectors import person_by_id_number
+from payments.models import Contribution
+
+PERSONS = 100
+
+
+@pytest.fixture(autouse=True)
+def _forget_dataset_marker(request):
+    """The builder's marker tables are not Django's: the flush between tests
+    leaves them, so drop them, or the next build would think it is done."""
+    yield
+    if "django_db" in {m.name for m in request.node.iter_markers()}:
+        from django.db import connections
+
+        with connections["default"].cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS bench_dataset, bench_dropped_index")
+
+
+def _url() -> str:
+    s = connection.settings_dict
+    return f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+def test_identity_numbers_are_valid_unique_and_spread_over_ages():
+    numbers = [dataset.id_number_for(pid) for pid in range(1, 5001)]
+    parsed = [parse_id_number(n) for n in numbers]  # raises on any invalid number
+    assert len(set(numbers)) == 5000
+    years = {p.birth_date.year for p in parsed}
+    assert min(years) == 1940 and max(years) == 2019
+    assert {p.sex for p in parsed} == {"M", "F"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dataset_of_100_persons_is_consistent_and_reused():
+    # when
+    marker = dataset.build(
+        _url(), PERSONS, long_records=2, long_record_rows=120, log=lambda m: None
+    )
+
+    # then: every person, with a user, findable by identity number
+    assert marker["complete"] == "yes"
+    assert marker["verify_ledger"] == "clean: ledger consistent"
+    assert InsuredPerson.objects.count() == PERSONS
+    assert InsuredPerson.objects.filter(user__isnull=False).count() == PERSONS
+    assert person_by_id_number(dataset.id_number_for(37)).pk == 37
+    # pockets: current-year = this year's credits, prior-years = every earlier year's
+    employees = InsuredPerson.objects.filter(insurance_type="employee")
+    assert employees.count() > 10
+    for person in employees:
+        paid = Contribution.objects.filter(person=person, status="paid")
+        this_year = sum(c.credited_fen for c in paid if c.period.year == dataset.LAST_YEAR)
+        earlier = sum(c.credited_fen for c in paid if c.period.year < dataset.LAST_YEAR)
+        pockets = dict(
+            LedgerAccount.objects.filter(person=person).values_list("kind", "balance_fen")
+        )
+        assert pockets == {AccountKind.MEMBER_CURRENT: this_year, AccountKind.MEMBER_PRIOR: earlier}
+    for person in InsuredPerson.objects.filter(insurance_type="resident"):
+        assert not LedgerAccount.objects.filter(person=person).exists()
+        assert not Contribution.objects.filter(person=person).exists()
+    # the long-record members have 120 rows each
+    with connection.cursor() as cur:
+        long_pids = dataset.long_record_pids(cur)
+        cur.execute("SELECT count(*) FROM bench_dropped_index")
+        assert cur.fetchone()[0] == 0  # every dropped index was rebuilt
+        cur.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'contrib_person_period'")
+        assert cur.fetchone()[0] == 1
+    assert len(long_pids) == 2
+    for pid in long_pids:
+        assert Contribution.objects.filter(person_id=pid).count() == 120
+
+    # when: built again, it is reused, nothing is added
+    rows = Contribution.objects.count()
+    again = dataset.build(_url(), PERSONS, long_records=2, long_record_rows=120, log=lambda m: None)
+    assert again["built_at"] == marker["built_at"]
+    assert Contribution.objects.count() == rows
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sessions_for_the_load_tool_are_signed_in_members():
+    # given
+    dataset.build(_url(), 40, long_records=0, long_record_rows=60, log=lambda m: None)
+    pids = bench_http.spread_employees(3)
+    assert len(pids) == 3
+
+    # when
+    keys = bench_http.member_sessions(pids)
+
+    # then: each cookie signs in its own member, without the login form
+    for pid in pids:
+        client = Client()
+        client.cookies["sessionid"] = keys[pid]
+        response = client.get("/api/v1/accounts/balance/")
+        assert response.status_code == 200
+        assert response.json()["person_id"] == pid
+    assert len(set(keys.values())) == 3
+
+
+@pytest.mark.django_db
+def test_bare_view_exists_only_with_bench_endpoints(client, monkeypatch, settings):
+    import portal.urls
+
+    assert client.get("/bench/bare").status_code == 404
+    monkeypatch.setenv("BENCH_ENDPOINTS", "true")
+    try:
+        importlib.reload(portal.urls)
+        clear_url_caches()
+        response = client.get("/bench/bare")
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+    finally:
+        monkeypatch.delenv("BENCH_ENDPOINTS")
+        importlib.reload(portal.urls)
+        clear_url_caches()
+    assert client.get("/bench/bare").status_code == 404
+
+
+def _r(rps, p95):
+    return {"rps": rps, "p50_ms": p95 / 2, "p95_ms": p95, "p99_ms": p95 * 1.5, "errors": 0}
+
+
+def test_verdicts_compare_to_the_bare_view_page_one_and_the_small_dataset():
+    big = {
+        "bare": _r(1000, 10),
+        "dashboard": _r(400, 60),
+        "balance": _r(600, 20),
+        "records_page_1": _r(300, 30),
+        "records_page_1000": _r(250, 35),
+    }
+    small = {"bare": _r(1000, 10), "dashboard": _r(420, 55)}
+
+    rows = bench_http.verdicts(big, small)
+
+    assert [(what, measured, met) for what, _t, measured, met in rows] == [
+        ("dashboard", "0.40 x bare, p95 60.0 ms", False),
+        ("balance", "0.60 x bare, p95 20.0 ms", True),
+        ("payment record page 1,000", "0.83 x page 1 (p95 35.0 vs 30.0 ms)", True),
+        ("dashboard at 1,000,000 vs 10,000 persons", "0.95 x (p95 60.0 vs 55.0 ms)", True),
+    ]
+
+
+def test_request_lists_become_lua_tables():
+    assert (
+        bench_http.lua_value(
+            [{"path": "/a?b=1", "headers": {"Cookie": 'x="1"'}, "body": None, "n": 2}]
+        )
+        == '{{["path"]="/a?b=1",["headers"]={["Cookie"]="x=\\"1\\""},["body"]=nil,["n"]=2}}'
+    )
+    assert json.loads(bench_http.lua_value("病历")) == "病历"
