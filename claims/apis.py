@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,6 +19,19 @@ from .auth import InstitutionTokenAuthentication, IsInstitution
 from .models import CareType, CatalogClass, Expense
 
 
+class InstitutionTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "claims.auth.InstitutionTokenAuthentication"
+    name = "institutionToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A designated institution's API token.",
+        }
+
+
+@extend_schema_field(OpenApiTypes.DECIMAL)
 class MoneyField(serializers.Field):
     """Yuan as a string or number with at most two decimals -> integer fen."""
 
