@@ -15,10 +15,10 @@ handler404 = "portal.security_views.not_found"
 
 api_v1 = [
     path("", include("members.urls_api")),
+    path("accounts/", include("accounts.urls_api")),
     path("family/", include("family.urls_api")),
     path("claims/", include("claims.urls_api")),
     path("payments/", include("payments.urls_api")),
-    path("accounts/", include("accounts.urls_api")),
 ]
 
 urlpatterns = [
@@ -39,9 +39,9 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/two-factor/", include("portal.security_urls")),
     path(
         "accounts/password/",
-    path("accounts/two-factor/", include("portal.security_urls")),
         auth_views.PasswordChangeView.as_view(),
         name="password_change",
     ),
