@@ -35,7 +35,7 @@ def _balance_body(person):
 class OwnBalanceApi(APIView):
     """The signed-in member's personal-account balance, split by pocket."""
 
-    @extend_schema(responses=BalanceOutput)
+    @extend_schema(operation_id="accounts_own_balance", responses=BalanceOutput)
     def get(self, request):
         person = person_for_user(request.user)
         if person is None:
@@ -46,7 +46,7 @@ class OwnBalanceApi(APIView):
 class PersonBalanceApi(APIView):
     """Another person's balance, for a relative granted the balance scope or staff."""
 
-    @extend_schema(responses=BalanceOutput)
+    @extend_schema(operation_id="accounts_person_balance", responses=BalanceOutput)
     def get(self, request, person_id: int):
         person = person_for_viewer(request.user, person_id, scope=Scope.BALANCE, request=request)
         return Response(_balance_body(person))
