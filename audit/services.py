@@ -95,3 +95,26 @@ def audit_verify() -> list[str]:
             problems.append(f"event {event.pk}: content does not match its hash")
         prev = event.hash
     return problems
+
+
+def audit_head() -> tuple[int, str] | None:
+    """(id, hash) of the newest event, or None when the trail is empty."""
+    return AuditEvent.objects.order_by("-id").values_list("id", "hash").first()
+
+
+def audit_check_anchors(anchors: list[tuple[int, str]]) -> list[str]:
+    """Anchors are chain heads recorded OUTSIDE the database (``verify_audit
+    --anchor-file``). A hash chain alone cannot show that its newest entries
+    were removed, or that the whole chain was recomputed by someone with
+    database access; an anchor can: the recorded event must still be there
+    with the same hash."""
+    problems: list[str] = []
+    stored = dict(
+        AuditEvent.objects.filter(pk__in=[pk for pk, _h in anchors]).values_list("id", "hash")
+    )
+    for pk, digest in anchors:
+        if pk not in stored:
+            problems.append(f"anchor {pk}: event missing (entries were removed)")
+        elif stored[pk] != digest:
+            problems.append(f"anchor {pk}: hash differs (the chain was rewritten)")
+    return problems

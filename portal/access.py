@@ -10,10 +10,10 @@ Scopes a viewer can hold on a person:
 - ``records``: payment record (contributions) and expenses;
 - ``pay``: pay expenses from the person's prior-years surplus (mutual assistance).
 
-Who holds them: the owner holds all; staff hold ``balance`` and ``records``
-(and every access is audited); a relative holds what an approved family link
-grants (see ``family``; until that app registers its rule, nobody else holds
-any).
+Who holds them: the owner holds all; staff whose session passed the TOTP
+check hold ``balance`` and ``records`` (and every access is audited); a
+relative holds what an approved family link grants (see ``family``; until that
+app registers its rule, nobody else holds any).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from django.http import Http404
 
 from audit.services import audit_record
 from members.models import InsuredPerson
+
+from .security import user_is_verified
 
 
 class Scope(models.TextChoices):
@@ -48,7 +50,9 @@ def can_view(user, person: InsuredPerson, scope: str) -> bool:
         return False
     if person.user_id is not None and person.user_id == user.pk:
         return True
-    if user.is_staff and scope in (Scope.BALANCE, Scope.RECORDS):
+    # Staff only with a session that passed the TOTP check (portal.security):
+    # a password or an API token alone does not open other people's records.
+    if user.is_staff and scope in (Scope.BALANCE, Scope.RECORDS) and user_is_verified(user):
         return True
     return any(rule(user, person, scope) for rule in _RULES)
 

@@ -218,3 +218,26 @@ def test_demo_totp_refuses_real_devices(staff, device):
 
     with pytest.raises(CommandError):
         call_command("demo_totp", "staff")
+
+
+def test_staff_token_or_unverified_session_does_not_open_member_records(staff, alice, client):
+    from portal.access import Scope, can_view
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff).key}")
+    client.force_login(staff)
+    request_user = client.get("/accounts/login/").wsgi_request.user
+
+    by_token = api.get(f"/api/v1/accounts/{alice.pk}/balance/")
+    by_session = client.get(f"/api/v1/accounts/{alice.pk}/balance/")
+
+    assert by_token.status_code == 404
+    assert by_session.status_code == 404
+    assert can_view(staff, alice, Scope.BALANCE) is False
+    assert request_user.is_verified() is False
+
+
+def test_verified_staff_session_opens_member_records(client_for, staff, alice):
+    response = client_for(staff).get(f"/api/v1/accounts/{alice.pk}/balance/")
+
+    assert response.status_code == 200
