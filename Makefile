@@ -14,6 +14,7 @@ install: $(VENV)/.installed
 ## Set up, migrate, load demo data and serve http://127.0.0.1:8000
 run: install
 	@mkdir -p var
+	@scripts/ensure-fonts
 	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
 	DEBUG=$${DEBUG:-true} scripts/serve
