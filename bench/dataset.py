@@ -666,6 +666,12 @@ def setval_all(cur) -> None:
             )
 
 
+def id_key_fingerprint() -> str:
+    from django.conf import settings
+
+    return hashlib.sha256(settings.ID_NUMBER_KEYS[0].encode()).hexdigest()[:12]
+
+
 def long_record_pids(cur) -> list[int]:
     cur.execute("SELECT value FROM bench_dataset WHERE key = 'long_record_pids'")
     row = cur.fetchone()
@@ -701,7 +707,11 @@ def build(
         # A later migration is applied to the data by ``migrate`` above; only
         # another generator version or size means a fresh build.
         compared = ("version", "persons", "long_records")
-        if found and any(found.get(k) != wanted[k] for k in compared):
+        # The identity numbers are encrypted under the key in bench/.var: a
+        # dataset made under another key cannot be read, so it is rebuilt.
+        wanted["id_key"] = id_key_fingerprint()
+        stale_key = found.get("id_key", wanted["id_key"]) != wanted["id_key"]
+        if found and (stale_key or any(found.get(k) != wanted[k] for k in compared)):
             log(f"dataset in {common.db_name(url)} is {found}, wanted {wanted}: rebuilding")
             connection.close()
             common.drop_database(url)
@@ -714,6 +724,7 @@ def build(
                 verify=verify,
             )
         if found.get("complete") == "yes":
+            set_marker(cur, id_key=wanted["id_key"])
             log(f"dataset of {persons:,} persons already in {common.db_name(url)}: reused")
             return found
     started = time.monotonic()
