@@ -21,7 +21,7 @@ import logging
 import time
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import AccountKind
@@ -140,6 +140,40 @@ SELECT count(*), coalesce(sum(fund_fen), 0) FROM claimed
 """
 
 
+def _claim(sql: str, params: dict) -> tuple[int, int]:
+    """Claim up to ``limit`` items for the chunk; return (count, sum of fund parts).
+
+    PostgreSQL: one statement (above). Elsewhere (the embedded SQLite demo
+    default, one writer at a time) the same claim through the ORM.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    if sql is _CLAIM_EXPENSES:
+        pending = Expense.objects.filter(
+            institution_id=params["institution"],
+            batch__isnull=True,
+            status=ExpenseStatus.ACCEPTED,
+            created_at__lt=params["cutoff"],
+        )
+        update = {"batch_id": params["batch"], "batch_chunk": params["chunk"]}
+    else:
+        pending = Expense.objects.filter(
+            institution_id=params["institution"],
+            batch__isnull=False,
+            reversal_batch__isnull=True,
+            status=ExpenseStatus.REVERSED,
+            reversed_at__lt=params["cutoff"],
+        )
+        update = {"reversal_batch_id": params["batch"]}
+    ids = list(pending.order_by("id").values_list("id", flat=True)[: params["limit"]])
+    claimed = pending.filter(id__in=ids)
+    totals = claimed.aggregate(n=Count("id"), fund=Sum("fund_fen"))
+    claimed.update(**update)
+    return totals["n"], totals["fund"] or 0
+
+
 def _settle_one_chunk(batch_id: int, size: int) -> bool:
     """Claim and post one chunk of ``batch_id``. False when nothing was left
     (the batch is then marked settled)."""
@@ -155,14 +189,11 @@ def _settle_one_chunk(batch_id: int, size: int) -> bool:
             "cutoff": batch.cutoff,
             "limit": size,
         }
-        with connection.cursor() as cursor:
-            cursor.execute(_CLAIM_EXPENSES, params)
-            count, fund = cursor.fetchone()
-            params["limit"] = size - count
-            r_count, r_fund = 0, 0
-            if params["limit"] > 0:
-                cursor.execute(_CLAIM_REVERSALS, params)
-                r_count, r_fund = cursor.fetchone()
+        count, fund = _claim(_CLAIM_EXPENSES, params)
+        params["limit"] = size - count
+        r_count, r_fund = 0, 0
+        if params["limit"] > 0:
+            r_count, r_fund = _claim(_CLAIM_REVERSALS, params)
         if not count and not r_count:
             if batch.status != SettlementBatch.Status.DONE:
                 batch.status = SettlementBatch.Status.DONE
