@@ -79,9 +79,10 @@ def test_a_second_registration_of_the_same_number_is_refused_clearly(alice):
     with pytest.raises(ValidationError) as exc, translation.override("en"):
         person_create(id_number=alice.id_number.lower(), name="Copy")
 
-    assert exc.value.message_dict["id_number"] == [
-        "A person with this identity number is already registered."
-    ]
+    with translation.override("en"):
+        assert exc.value.message_dict["id_number"] == [
+            "A person with this identity number is already registered."
+        ]
     assert InsuredPerson.objects.count() == 1
 
 
