@@ -108,48 +108,70 @@ def settlement_start(
     return batches
 
 
-# The picked ids are MATERIALIZED once: a semi-join could rescan the LIMITed
-# subquery per row and, skipping rows this statement already changed, claim
-# more than ``limit``.
+# The picked ids are MATERIALIZED once, as one array: a semi-join could rescan
+# the LIMITed subquery per row and, skipping rows this statement already
+# changed, claim more than ``limit``; and ``id = ANY(array)`` updates by primary
+# key (a join made the planner hash every unsettled row of the table per
+# chunk, so a large batch cost quadratic time). ``after`` is a keyset hint: the
+# highest id the previous chunk of this run claimed (0 = from the start);
+# ``_claim`` falls back to a scan from the start before it reports "no more".
 _CLAIM_EXPENSES = """
 WITH picked AS MATERIALIZED (
-  SELECT id FROM claims_expense
-  WHERE institution_id = %(institution)s AND batch_id IS NULL
-    AND status = 'accepted' AND created_at < %(cutoff)s
-  ORDER BY id LIMIT %(limit)s FOR UPDATE
+  SELECT array_agg(id) AS ids FROM (
+    SELECT id FROM claims_expense
+    WHERE institution_id = %(institution)s AND batch_id IS NULL
+      AND status = 'accepted' AND created_at < %(cutoff)s AND id > %(after)s
+    ORDER BY id LIMIT %(limit)s FOR UPDATE
+  ) s
 ), claimed AS (
   UPDATE claims_expense e SET batch_id = %(batch)s, batch_chunk = %(chunk)s
-  FROM picked WHERE e.id = picked.id AND e.batch_id IS NULL AND e.status = 'accepted'
-  RETURNING e.fund_fen
+  WHERE e.id = ANY((SELECT ids FROM picked)::bigint[])
+    AND e.batch_id IS NULL AND e.status = 'accepted'
+  RETURNING e.id, e.fund_fen
 )
-SELECT count(*), coalesce(sum(fund_fen), 0) FROM claimed
+SELECT count(*), coalesce(sum(fund_fen), 0), coalesce(max(id), 0) FROM claimed
 """
 
 _CLAIM_REVERSALS = """
 WITH picked AS MATERIALIZED (
-  SELECT id FROM claims_expense
-  WHERE institution_id = %(institution)s AND batch_id IS NOT NULL
-    AND reversal_batch_id IS NULL AND status = 'reversed' AND reversed_at < %(cutoff)s
-  ORDER BY id LIMIT %(limit)s FOR UPDATE
+  SELECT array_agg(id) AS ids FROM (
+    SELECT id FROM claims_expense
+    WHERE institution_id = %(institution)s AND batch_id IS NOT NULL
+      AND reversal_batch_id IS NULL AND status = 'reversed' AND reversed_at < %(cutoff)s
+      AND id > %(after)s
+    ORDER BY id LIMIT %(limit)s FOR UPDATE
+  ) s
 ), claimed AS (
   UPDATE claims_expense e SET reversal_batch_id = %(batch)s
-  FROM picked WHERE e.id = picked.id AND e.reversal_batch_id IS NULL AND e.status = 'reversed'
-  RETURNING e.fund_fen
+  WHERE e.id = ANY((SELECT ids FROM picked)::bigint[])
+    AND e.reversal_batch_id IS NULL AND e.status = 'reversed'
+  RETURNING e.id, e.fund_fen
 )
-SELECT count(*), coalesce(sum(fund_fen), 0) FROM claimed
+SELECT count(*), coalesce(sum(fund_fen), 0), coalesce(max(id), 0) FROM claimed
 """
 
 
-def _claim(sql: str, params: dict) -> tuple[int, int]:
-    """Claim up to ``limit`` items for the chunk; return (count, sum of fund parts).
+def _claim(sql: str, params: dict) -> tuple[int, int, int]:
+    """Claim up to ``limit`` items for the chunk; return (count, sum of fund
+    parts, highest id claimed).
 
-    PostgreSQL: one statement (above). Elsewhere (the embedded SQLite demo
-    default, one writer at a time) the same claim through the ORM.
+    PostgreSQL: one statement (above), first from the keyset hint ``after``,
+    then, if that found fewer than ``limit``, from the start (an item with a
+    lower id may have become claimable since), so nothing is ever skipped.
+    Elsewhere (the embedded SQLite demo default, one writer at a time) the same
+    claim through the ORM.
     """
     if connection.vendor == "postgresql":
+        count, fund, last = 0, 0, 0
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone()
+            for after in dict.fromkeys((params.get("after", 0), 0)):
+                limit = params["limit"] - count
+                if limit <= 0:
+                    break
+                cursor.execute(sql, {**params, "after": after, "limit": limit})
+                n, f, top = cursor.fetchone()
+                count, fund, last = count + n, fund + int(f), max(last, top)
+        return count, fund, last
     if sql is _CLAIM_EXPENSES:
         pending = Expense.objects.filter(
             institution_id=params["institution"],
@@ -171,12 +193,15 @@ def _claim(sql: str, params: dict) -> tuple[int, int]:
     claimed = pending.filter(id__in=ids)
     totals = claimed.aggregate(n=Count("id"), fund=Sum("fund_fen"))
     claimed.update(**update)
-    return totals["n"], totals["fund"] or 0
+    return totals["n"], totals["fund"] or 0, max(ids, default=0)
 
 
-def _settle_one_chunk(batch_id: int, size: int) -> bool:
+def _settle_one_chunk(batch_id: int, size: int, hints: dict | None = None) -> bool:
     """Claim and post one chunk of ``batch_id``. False when nothing was left
-    (the batch is then marked settled)."""
+    (the batch is then marked settled). ``hints`` (kept by the caller between
+    chunks) holds the highest expense and reversal ids claimed so far: only a
+    starting point for the next claim (see ``_claim``), never a limit."""
+    hints = {} if hints is None else hints
     with transaction.atomic():
         batch = SettlementBatch.objects.select_for_update().filter(pk=batch_id).first()
         if batch is None:
@@ -188,12 +213,14 @@ def _settle_one_chunk(batch_id: int, size: int) -> bool:
             "institution": batch.institution_id,
             "cutoff": batch.cutoff,
             "limit": size,
+            "after": hints.get("expense", 0),
         }
-        count, fund = _claim(_CLAIM_EXPENSES, params)
+        count, fund, last = _claim(_CLAIM_EXPENSES, params)
         params["limit"] = size - count
-        r_count, r_fund = 0, 0
+        params["after"] = hints.get("reversal", 0)
+        r_count, r_fund, r_last = 0, 0, 0
         if params["limit"] > 0:
-            r_count, r_fund = _claim(_CLAIM_REVERSALS, params)
+            r_count, r_fund, r_last = _claim(_CLAIM_REVERSALS, params)
         if not count and not r_count:
             if batch.status != SettlementBatch.Status.DONE:
                 batch.status = SettlementBatch.Status.DONE
@@ -233,6 +260,9 @@ def _settle_one_chunk(batch_id: int, size: int) -> bool:
         pause = conf.pause_inside_chunk()
         if pause:
             time.sleep(pause)
+    # Only after the commit: a rolled-back chunk leaves the hints as they were.
+    hints["expense"] = max(hints.get("expense", 0), last)
+    hints["reversal"] = max(hints.get("reversal", 0), r_last)
     return True
 
 
@@ -240,7 +270,8 @@ def settlement_run_batch(*, batch_id: int, chunk_size: int | None = None) -> Non
     """Settle everything the batch covers, chunk by chunk, until nothing is left."""
     size = chunk_size or conf.chunk_size()
     pause = conf.chunk_pause()
-    while _settle_one_chunk(batch_id, size):
+    hints: dict[str, int] = {}
+    while _settle_one_chunk(batch_id, size, hints):
         log.info("settlement batch %s: chunk committed", batch_id)
         if pause:
             time.sleep(pause)
