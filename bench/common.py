@@ -136,7 +136,7 @@ def machine_description(url: str | None = None) -> dict[str, str]:
         gunicorn_version = gunicorn.__version__
     except ImportError:
         gunicorn_version = ""
-    wrk = _run(["sh", "-c", "wrk -v 2>&1 | head -1"])
+    wrk = " ".join(_run(["sh", "-c", "wrk -v 2>&1 | head -1"]).split()[:2]).replace("debian/", "")
     return {
         "cpus": str(os.cpu_count()),
         "cpu": cpu,
