@@ -275,6 +275,61 @@ def ledger_post_bulk(
         return cursor.fetchone()[0]
 
 
+# The body hash ``_body_hash`` computes, in SQL: SHA-256 of the same JSON text
+# (``{"kind":...,"postings":[[account,amount],...],"reverses":null}``, postings
+# sorted by account id, no spaces). ``kind`` must be ASCII (json.dumps escapes
+# anything else).
+_SQL_BODY_HASH = """encode(sha256(convert_to(
+  '{"kind":' || to_json(%(kind)s::text)::text || ',"postings":['
+  || string_agg('[' || account_id || ',' || amount || ']', ',' ORDER BY account_id)
+  || '],"reverses":null}', 'UTF8')), 'hex')"""
+
+
+def ledger_post_bulk_sql(*, kind: str, postings_sql: str, params: dict) -> int:
+    """Post many new transactions whose postings a query computes (PostgreSQL
+    only), so no posting passes through Python. ``postings_sql`` is a SELECT of
+    ``(key, memo, account_id, amount)``, one row per posting: non-zero amounts,
+    distinct accounts per key, each key's rows summing to zero (the ledger
+    trigger and the CHECK constraints refuse anything else, rolling everything
+    back). Like ``ledger_post_bulk``: keys already stored are skipped, the new
+    transactions and all their postings go in with ONE statement each, the
+    stored body hash equals ``body_hash(kind, postings)``; returns how many
+    were created. It does not lock or check debited member pockets."""
+    if not kind.isascii():
+        raise ValueError("kind must be ASCII")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS _bulk_sql_post "
+            "(key text, memo text, account_id bigint, amount bigint) ON COMMIT DELETE ROWS"
+        )
+        cursor.execute("TRUNCATE _bulk_sql_post")
+        cursor.execute(
+            f"INSERT INTO _bulk_sql_post (key, memo, account_id, amount) {postings_sql}",
+            params,
+        )
+        cursor.execute("ANALYZE _bulk_sql_post")
+        cursor.execute(
+            f"""
+            WITH new_txn AS (
+              INSERT INTO accounts_journaltransaction
+                (idempotency_key, kind, body_hash, memo, created_at)
+              SELECT key, %(kind)s, {_SQL_BODY_HASH}, left(min(memo), 255), now()
+                FROM _bulk_sql_post GROUP BY key ORDER BY key
+              ON CONFLICT (idempotency_key) DO NOTHING
+              RETURNING id, idempotency_key
+            ), new_postings AS (
+              INSERT INTO accounts_posting (transaction_id, account_id, amount_fen)
+              SELECT new_txn.id, p.account_id, p.amount
+                FROM new_txn JOIN _bulk_sql_post p ON p.key = new_txn.idempotency_key
+              RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM new_txn)
+            """,  # noqa: S608 (a constant expression)
+            {"kind": kind},
+        )
+        return cursor.fetchone()[0]
+
+
 @dataclass(frozen=True)
 class RolloverResult:
     year: int
