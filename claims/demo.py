@@ -49,10 +49,19 @@ def _institution(name: str, kind: str) -> Institution:
     )
 
 
-def seed() -> None:
+def setup() -> None:
     load_policies()
+    for name, kind in INSTITUTIONS:
+        _institution(name, kind)
+
+
+def seed_year(year: int) -> None:
+    """Submit the demo expenses of ``year`` (after that year's contributions and
+    before its rollover, so each is paid from the pockets of its own time)."""
     hospital, pharmacy = (_institution(n, k) for n, k in INSTITUTIONS)
     for i, (key, day, care, lines) in enumerate(EXPENSES):
+        if not day.startswith(f"{year}-"):
+            continue
         expense_submit(
             institution=pharmacy if care == "pharmacy" else hospital,
             idempotency_key=f"demo-{i}",
@@ -61,6 +70,18 @@ def seed() -> None:
             care_type=care,
             lines=[LineInput(c, fen, d) for c, fen, d in lines],
         )
+
+
+def finish() -> None:
+    """Settle everything submitted."""
     today = timezone.localdate()
     for batch in settlement_start(period=today, cutoff=timezone.now(), enqueue=False):
         settlement_run_batch(batch_id=batch.pk)
+
+
+def seed() -> None:
+    """The claims demo on its own (portal.demo runs the phases on a timeline)."""
+    setup()
+    for year in sorted({int(day[:4]) for _k, day, _c, _l in EXPENSES}):
+        seed_year(year)
+    finish()

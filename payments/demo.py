@@ -66,11 +66,25 @@ def _csv(rows: list[list[str]]) -> bytes:
     return out.getvalue().encode()
 
 
-def seed() -> None:
+YEARS = range(FIRST_YEAR, LAST_PERIOD.year + 1)
+
+
+def setup() -> None:
     load_policies(PolicyYear)
-    for year in range(FIRST_YEAR, LAST_PERIOD.year + 1):
-        name = f"demo-{year}.csv"
-        if not ImportBatch.objects.filter(file_name=name, uploaded_by=None).exists():
-            contributions_import(data=_csv(_rows(year)), file_name=name)
+
+
+def seed_year(year: int) -> None:
+    """Import and credit the demo contributions of ``year`` (once)."""
+    name = f"demo-{year}.csv"
+    if not ImportBatch.objects.filter(file_name=name, uploaded_by=None).exists():
+        contributions_import(data=_csv(_rows(year)), file_name=name)
+
+
+def seed() -> None:
+    """The contributions demo on its own (portal.demo runs the phases on a
+    timeline, with other apps' events of each year before its rollover)."""
+    setup()
+    for year in YEARS:
+        seed_year(year)
         if year < LAST_PERIOD.year:
             rollover_year(year=year)

@@ -40,3 +40,33 @@ def test_readme_lists_the_demo_sign_ins():
     for key, *_rest, phone, signs_in in PEOPLE:
         if signs_in:
             assert f"`{id_number_of(key)}` or `{phone}`" in readme
+
+
+def test_demo_current_year_funds_are_this_years_credits_less_this_years_spending(db):
+    """The demo is a timeline: last year's expenses were paid from last year's
+    pockets, so this year's current-year funds are exactly this year's credits
+    minus what this year's expenses took from that pocket."""
+    from django.db.models import Sum
+
+    from accounts.selectors import pocket_balances
+    from claims.models import ExpensePart, ExpenseStatus, Payer
+    from members.demo import person
+    from payments.models import Contribution
+    from portal.demo import LAST_YEAR
+
+    call_command("seed_demo")
+
+    for key in ("zhangwei", "lina", "zhangjianguo", "wangfang"):
+        member = person(key)
+        credited = Contribution.objects.filter(
+            person=member, period__year=LAST_YEAR
+        ).aggregate(s=Sum("credited_fen"))["s"]
+        spent = ExpensePart.objects.filter(
+            expense__patient=member,
+            expense__service_date__year=LAST_YEAR,
+            expense__status=ExpenseStatus.ACCEPTED,
+            payer=Payer.CURRENT,
+        ).aggregate(s=Sum("amount_fen"))["s"] or 0
+
+        assert credited > 0
+        assert pocket_balances(member).current_fen == credited - spent, key
