@@ -24,6 +24,8 @@ What it holds, per person ``pid`` (1..N), deterministic for a given N:
   moves the cached balances;
 - approved family links: ~25% of adjacent adult pairs are spouses, ~5% have a
   parent link;
+- a year of expenses split by the real rules (bench/expenses.py, a second
+  phase that is added to an existing dataset);
 - 32 "long record" members (the first employees) whose payment record also has
   50,000 refunded-and-recollected rows, so that page 1,000 of the payment
   record (50 rows a page) exists.
@@ -666,6 +668,57 @@ def setval_all(cur) -> None:
             )
 
 
+def verify_ledger() -> str:
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    try:
+        call_command("verify_ledger", stdout=out, stderr=out)
+    except Exception as exc:  # the command raises CommandError listing offenders
+        return f"FAILED: {exc} {out.getvalue().strip()[:400]}"
+    return "clean: " + (out.getvalue().strip().splitlines() or ["ledger consistent"])[-1]
+
+
+def row_counts(cur) -> str:
+    counts = []
+    for table in (
+        "members_insuredperson",
+        "payments_contribution",
+        "accounts_journaltransaction",
+        "accounts_posting",
+        "family_familylink",
+        "claims_expense",
+    ):
+        if table_exists(cur, table):
+            cur.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [table])
+            counts.append(f"{table}={cur.fetchone()[0]}")
+    return ",".join(counts)
+
+
+def ensure_expenses(cur, persons: int, *, log=print, verify: bool = True) -> None:
+    """The second phase (bench/expenses.py), once per EXPENSES_VERSION."""
+    from bench import expenses
+
+    if not table_exists(cur, "claims_expense"):
+        return
+    if marker(cur).get("expenses") == expenses.EXPENSES_VERSION:
+        return
+    started = time.monotonic()
+    log("adding a year of expenses")
+    expenses.run(cur, persons, log=log)
+    setval_all(cur)
+    cur.execute("ANALYZE")
+    ledger = verify_ledger() if verify else "not checked"
+    set_marker(
+        cur,
+        expenses=expenses.EXPENSES_VERSION,
+        expenses_seconds=f"{time.monotonic() - started:.0f}",
+        verify_ledger=ledger,
+        counts=row_counts(cur),
+    )
+    log(f"expenses added in {time.monotonic() - started:.0f} s; verify_ledger: {ledger}")
+
+
 def id_key_fingerprint() -> str:
     from django.conf import settings
 
@@ -725,6 +778,7 @@ def build(
             )
         if found.get("complete") == "yes":
             set_marker(cur, id_key=wanted["id_key"])
+            ensure_expenses(cur, persons, log=log, verify=verify)
             log(f"dataset of {persons:,} persons already in {common.db_name(url)}: reused")
             return found
     started = time.monotonic()
@@ -796,6 +850,7 @@ def build(
             counts=",".join(f"{k}={v}" for k, v in counts.items()),
         )
         log(f"dataset of {persons:,} persons built in {seconds:.0f} s; verify_ledger: {ledger}")
+        ensure_expenses(cur, persons, log=log, verify=verify)
         return marker(cur)
 
 

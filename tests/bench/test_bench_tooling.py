@@ -14,6 +14,7 @@ from django.urls import clear_url_caches
 
 from accounts.models import AccountKind, LedgerAccount
 from bench import bench_http, dataset
+from claims.models import Expense, ExpensePart
 from members.idnumber import parse_id_number
 from members.models import InsuredPerson
 from members.selectors import person_by_id_number
@@ -61,17 +62,29 @@ def test_dataset_of_100_persons_is_consistent_and_reused():
     assert InsuredPerson.objects.count() == PERSONS
     assert InsuredPerson.objects.filter(user__isnull=False).count() == PERSONS
     assert person_by_id_number(dataset.id_number_for(37)).pk == 37
-    # pockets: current-year = this year's credits, prior-years = every earlier year's
+    # pockets: current-year = this year's credits less what this year's expenses
+    # took from it; prior-years = every earlier year's credits less the same
     employees = InsuredPerson.objects.filter(insurance_type="employee")
     assert employees.count() > 10
+    assert Expense.objects.filter(patient__in=employees, account_fen__gt=0).exists()
     for person in employees:
         paid = Contribution.objects.filter(person=person, status="paid")
         this_year = sum(c.credited_fen for c in paid if c.period.year == dataset.LAST_YEAR)
         earlier = sum(c.credited_fen for c in paid if c.period.year < dataset.LAST_YEAR)
+        parts = ExpensePart.objects.filter(expense__patient=person)
+        spent_current = sum(p.amount_fen for p in parts if p.payer == "current")
+        spent_prior = sum(p.amount_fen for p in parts if p.payer == "prior")
         pockets = dict(
             LedgerAccount.objects.filter(person=person).values_list("kind", "balance_fen")
         )
-        assert pockets == {AccountKind.MEMBER_CURRENT: this_year, AccountKind.MEMBER_PRIOR: earlier}
+        assert pockets == {
+            AccountKind.MEMBER_CURRENT: this_year - spent_current,
+            AccountKind.MEMBER_PRIOR: earlier - spent_prior,
+        }
+    # every expense's split adds up and its account part is in the ledger
+    for expense in Expense.objects.all():
+        assert expense.total_fen == sum(ln.amount_fen for ln in expense.lines.all())
+        assert (expense.ledger_txn_id is not None) == (expense.account_fen > 0)
     for person in InsuredPerson.objects.filter(insurance_type="resident"):
         assert not LedgerAccount.objects.filter(person=person).exists()
         assert not Contribution.objects.filter(person=person).exists()
