@@ -236,9 +236,14 @@ def _parse(text: str, outcome: ImportOutcome) -> list[tuple[int, dict, str]]:
     id_problems: dict[str, str | None] = {}
     periods: dict[str, tuple] = {}
     amounts: dict[tuple[str, str], tuple] = {}
+    numbers: dict[str, str] = {}
+    paid_on: dict[tuple[str, str], tuple] = {}
     for line, values in rows:
         problems: list[tuple[str, str, str]] = []
-        number = normalise(values["id_number"])
+        raw_number = values["id_number"]
+        number = numbers.get(raw_number)
+        if number is None:
+            number = numbers[raw_number] = normalise(raw_number)
         if number not in id_problems:
             try:
                 parse_id_number(number, today=today)
@@ -267,7 +272,12 @@ def _parse(text: str, outcome: ImportOutcome) -> list[tuple[int, dict, str]]:
         status = values["status"]
         if status not in _STATUSES:
             problems.append(("status", status, _("The status is “paid”, “arrears” or “refunded”.")))
-        values["_paid_on"] = _paid_on(values["paid_on"], status, today, problems)
+        key = (values["paid_on"], status)
+        if key not in paid_on:
+            found = []
+            paid_on[key] = (_paid_on(key[0], status, today, found), found)
+        values["_paid_on"], paid_on_problems = paid_on[key]
+        problems.extend(paid_on_problems)
         if problems:
             outcome.errors.extend((line, c, v, p) for c, v, p in problems)
         else:
@@ -280,6 +290,9 @@ def _resolve(parsed: list[tuple[int, dict, str]], outcome: ImportOutcome) -> lis
     persons = persons_by_id_numbers({number for _line, _v, number in parsed})
     policies = PolicyCache()
     seen: dict[tuple[int, dt.date], int] = {}
+    # Many rows share a policy, base and amount: clamp and credit each once.
+    clamped: dict[tuple[int, int], int] = {}
+    credits: dict[tuple[int, str, int, str], int] = {}
     rows = []
     for line, v, number in parsed:
         person = persons.get(number)
@@ -319,21 +332,29 @@ def _resolve(parsed: list[tuple[int, dict, str]], outcome: ImportOutcome) -> lis
                     )
                 )
                 continue
+        key = (policy.pk, v["_base"])
+        base_fen = clamped.get(key)
+        if base_fen is None:
+            base_fen = clamped[key] = policies.clamp(policy, v["_base"])
+        key = (policy.pk, person.insurance_type, v["_individual_amount"], v["status"])
+        credited = credits.get(key)
+        if credited is None:
+            credited = credits[key] = credit_for(
+                policy,
+                insurance_type=person.insurance_type,
+                individual_fen=v["_individual_amount"],
+                status=v["status"],
+            )
         rows.append(
             Row(
                 line=line,
                 person_id=person.pk,
                 period=period,
                 declared_base_fen=v["_base"],
-                base_fen=policies.clamp(policy, v["_base"]),
+                base_fen=base_fen,
                 employer_fen=v["_employer_amount"],
                 individual_fen=v["_individual_amount"],
-                credited_fen=credit_for(
-                    policy,
-                    insurance_type=person.insurance_type,
-                    individual_fen=v["_individual_amount"],
-                    status=v["status"],
-                ),
+                credited_fen=credited,
                 payer=v["payer"],
                 paid_on=v["_paid_on"],
                 status=v["status"],
