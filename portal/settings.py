@@ -137,6 +137,14 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Sessions are read on every signed-in request: with Redis, from the cache
+# (written through to the database, so a Redis restart signs nobody out).
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if REDIS_URL
+    else "django.contrib.sessions.backends.db"
+)
+
 # --- Auth -------------------------------------------------------------------
 AUTH_USER_MODEL = "members.User"
 # django-axes first: it refuses a locked-out account before any password check.

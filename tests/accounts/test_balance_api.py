@@ -63,3 +63,19 @@ def test_staff_without_a_person_gets_404_for_own_balance(client_for, staff):
 
 def test_anonymous_is_refused(client, alice):
     assert client.get(f"/api/v1/accounts/{alice.pk}/balance/").status_code in (401, 403)
+
+
+def test_balance_api_reads_the_session_from_redis_not_the_database(
+    client_for, alice, settings, django_assert_max_num_queries
+):
+    # With REDIS_URL set (as in the tests), sessions are cached_db.
+    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.cached_db"
+    _credit(alice, 100, 0)
+    client = client_for(alice)
+    client.get("/api/v1/accounts/balance/")  # warm the session cache
+
+    with django_assert_max_num_queries(3) as captured:
+        response = client.get("/api/v1/accounts/balance/")
+
+    assert response.status_code == 200
+    assert not any("django_session" in q["sql"] for q in captured.captured_queries)
