@@ -58,15 +58,18 @@ def test_demo_current_year_funds_are_this_years_credits_less_this_years_spending
 
     for key in ("zhangwei", "lina", "zhangjianguo", "wangfang"):
         member = person(key)
-        credited = Contribution.objects.filter(
-            person=member, period__year=LAST_YEAR
-        ).aggregate(s=Sum("credited_fen"))["s"]
-        spent = ExpensePart.objects.filter(
-            expense__patient=member,
-            expense__service_date__year=LAST_YEAR,
-            expense__status=ExpenseStatus.ACCEPTED,
-            payer=Payer.CURRENT,
-        ).aggregate(s=Sum("amount_fen"))["s"] or 0
+        credited = Contribution.objects.filter(person=member, period__year=LAST_YEAR).aggregate(
+            s=Sum("credited_fen")
+        )["s"]
+        spent = (
+            ExpensePart.objects.filter(
+                expense__patient=member,
+                expense__service_date__year=LAST_YEAR,
+                expense__status=ExpenseStatus.ACCEPTED,
+                payer=Payer.CURRENT,
+            ).aggregate(s=Sum("amount_fen"))["s"]
+            or 0
+        )
 
         assert credited > 0
         assert pocket_balances(member).current_fen == credited - spent, key
