@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import LedgerAccount
 from accounts.services import institution_payable, ledger_post, ledger_reverse, member_pockets
+from family.selectors import payment_grants_for
 from members.models import InsuredPerson
 from members.selectors import person_by_id_number
 from portal.errors import ApplicationError, Conflict
@@ -191,10 +192,6 @@ def _accumulator_for_update(person: InsuredPerson, year: int, pool: str) -> Fund
 
 
 def _grants_for(patient: InsuredPerson):
-    try:
-        from family.selectors import payment_grants_for
-    except ImportError:  # the family app is optional for claims
-        return []
     return [g for g in payment_grants_for(patient=patient) if g.member_id != patient.pk]
 
 

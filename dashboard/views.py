@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET
 
 from members.models import InsuranceType, InsuredPerson
 from members.selectors import person_for_user
+from payments.models import ContributionStatus
 from portal import views as portal_views
 from portal.access import Scope, can_view, person_for_viewer
 from portal.errors import ApplicationError
@@ -133,10 +134,6 @@ def member_dashboard(request, person_id: int):
 
 
 def _status_choices():
-    try:
-        from payments.models import ContributionStatus
-    except ImportError:
-        return []
     return list(ContributionStatus.choices)
 
 
@@ -157,10 +154,10 @@ def records(request):
     )
     expenses = sources.expenses(person, year=year_int, after=after_e, limit=PAGE_SIZE + 1)
     next_c = next_e = None
-    if contribs is not None and len(contribs) > PAGE_SIZE:
+    if len(contribs) > PAGE_SIZE:
         contribs = contribs[:PAGE_SIZE]
         next_c = _cursor_of(contribs[-1].period, contribs[-1].pk)
-    if expenses is not None and len(expenses) > PAGE_SIZE:
+    if len(expenses) > PAGE_SIZE:
         expenses = expenses[:PAGE_SIZE]
         next_e = _cursor_of(expenses[-1].service_date, expenses[-1].pk)
     this_year = _today().year
@@ -244,7 +241,7 @@ def summary(request):
     person, is_own = _subject(request, Scope.RECORDS)
     today = _today()
     year = _year(request, today.year)
-    contrib_months = sources.contribution_monthly_totals(person, year) or {}
+    contrib_months = sources.contribution_monthly_totals(person, year)
     spend_months = sources.expense_monthly_totals(person, year)
     by_care = sources.expense_by_care_type(person, year)
     totals = sources.yearly_totals(person, year)
@@ -267,10 +264,9 @@ def summary(request):
     chart_list = [
         _months_chart("chart-contrib", _("Contributions paid per month (yuan)"), contrib_months)
     ]
-    if spend_months is not None:
-        chart_list.append(
-            _months_chart("chart-spend", _("Medical spending per month (yuan)"), spend_months)
-        )
+    chart_list.append(
+        _months_chart("chart-spend", _("Medical spending per month (yuan)"), spend_months)
+    )
     if by_care:
         chart_list.append(
             charts.bar_chart("chart-care", _("Spending by care type (yuan)"), by_care)
@@ -303,7 +299,7 @@ def _month(value: str | None) -> dt.date | None:
 def _certificate_rows(person: InsuredPerson, start: dt.date, end: dt.date) -> list[dict]:
     rows, after = [], None
     while True:
-        page = sources.contributions(person, after=after, limit=500) or []
+        page = sources.contributions(person, after=after, limit=500)
         for c in page:
             if start <= c.period <= end:
                 rows.append(

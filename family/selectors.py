@@ -6,7 +6,10 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import Http404
 
+from accounts.selectors import pocket_balances
+from claims.selectors import expenses_for
 from members.models import InsuranceType, InsuredPerson
+from payments.selectors import contributions_for
 from portal.security import user_is_verified
 
 from .models import FamilyLink, LinkStatus
@@ -126,31 +129,15 @@ def payment_grants_for(*, patient: InsuredPerson) -> list[FamilyLink]:
 
 
 def pocket_balances_of(person: InsuredPerson):
-    """The ledger's balances for ``person`` (None until the accounts app provides them).
-
-    The caller must have obtained ``person`` through person_for_viewer."""
-    try:
-        from accounts.selectors import pocket_balances
-    except ImportError:
-        return None
+    """The ledger's balances for ``person``. The caller must have obtained
+    ``person`` through person_for_viewer."""
     return pocket_balances(person)
 
 
 def records_of(person: InsuredPerson, *, limit: int = 20) -> dict:
-    """Latest contributions (payments app) and expenses (claims app) of
-    ``person``; None for a part whose app is not installed. The caller must have
+    """Latest contributions and expenses of ``person``. The caller must have
     obtained ``person`` through person_for_viewer with scope ``records``."""
-    result: dict = {"contributions": None, "expenses": None}
-    try:
-        from payments.selectors import contributions_for
-    except ImportError:
-        pass
-    else:
-        result["contributions"] = contributions_for(person, limit=limit)
-    try:
-        from claims.selectors import expenses_for
-    except ImportError:
-        pass
-    else:
-        result["expenses"] = expenses_for(person, limit=limit)
-    return result
+    return {
+        "contributions": contributions_for(person, limit=limit),
+        "expenses": expenses_for(person, limit=limit),
+    }
