@@ -19,17 +19,18 @@ class BalanceOutput(serializers.Serializer):
     total = serializers.DecimalField(max_digits=14, decimal_places=2)
 
 
-def _balance_body(person):
+def _balance_body(person) -> dict:
+    """The BalanceOutput shape, built directly (a fixed shape read on every
+    app start: no serializer round trip). Amounts as strings, like every
+    decimal in this API."""
     balances = pocket_balances(person)
-    return BalanceOutput(
-        {
-            "person_id": person.pk,
-            "currency": "CNY",
-            "current_year": fen_to_yuan(balances.current_fen),
-            "prior_years": fen_to_yuan(balances.prior_fen),
-            "total": fen_to_yuan(balances.total_fen),
-        }
-    ).data
+    return {
+        "person_id": person.pk,
+        "currency": "CNY",
+        "current_year": str(fen_to_yuan(balances.current_fen)),
+        "prior_years": str(fen_to_yuan(balances.prior_fen)),
+        "total": str(fen_to_yuan(balances.total_fen)),
+    }
 
 
 class OwnBalanceApi(APIView):

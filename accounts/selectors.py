@@ -6,7 +6,7 @@ from django.db import connection
 
 from members.models import InsuredPerson
 
-from .models import AccountKind, LedgerAccount
+from .models import AccountKind
 
 
 @dataclass(frozen=True)
@@ -19,13 +19,24 @@ class Balances:
         return self.current_fen + self.prior_fen
 
 
-def pocket_balances(person: InsuredPerson) -> Balances:
-    """The person's two pockets in one query (zero before the first credit)."""
-    rows = dict(
-        LedgerAccount.objects.filter(
-            person=person, kind__in=(AccountKind.MEMBER_CURRENT, AccountKind.MEMBER_PRIOR)
-        ).values_list("kind", "balance_fen")
-    )
+_POCKETS_SQL = (
+    "SELECT kind, balance_fen FROM accounts_ledgeraccount "
+    "WHERE person_id = %s AND kind IN ('member_current', 'member_prior')"
+)
+
+
+def _person_id(person: InsuredPerson | int) -> int:
+    return person if isinstance(person, int) else person.pk
+
+
+def pocket_balances(person: InsuredPerson | int) -> Balances:
+    """The person's two pockets in one query (zero before the first credit).
+
+    Read on every dashboard and balance request: plain SQL on the
+    (person, kind) index, skipping the ORM's query compilation."""
+    with connection.cursor() as cursor:
+        cursor.execute(_POCKETS_SQL, [_person_id(person)])  # the kinds are AccountKind values
+        rows = dict(cursor.fetchall())
     return Balances(
         current_fen=rows.get(AccountKind.MEMBER_CURRENT, 0),
         prior_fen=rows.get(AccountKind.MEMBER_PRIOR, 0),

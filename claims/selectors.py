@@ -45,10 +45,12 @@ def expenses_for(
     year: int | None = None,
     after: tuple[dt.date, int] | str | None = None,
     limit: int = 50,
+    with_parts: bool = True,
 ) -> list[Expense]:
     """The person's expenses, newest first, each with its parts and lines
-    (three queries whatever the count). Keyset pagination: pass the last
-    expense's ``(service_date, id)`` (or ``keyset(expense)``) as ``after``."""
+    (three queries whatever the count; one with ``with_parts=False``, for a
+    summary that shows only the split totals). Keyset pagination: pass the
+    last expense's ``(service_date, id)`` (or ``keyset(expense)``) as ``after``."""
     qs = Expense.objects.filter(patient=person)
     if year is not None:
         qs = qs.filter(service_date__year=year)
@@ -57,7 +59,8 @@ def expenses_for(
             after = parse_keyset(after)
         day, pk = after
         qs = qs.filter(Q(service_date__lt=day) | Q(service_date=day, id__lt=pk))
-    return list(_with_parts(qs).order_by("-service_date", "-id")[:limit])
+    qs = _with_parts(qs) if with_parts else qs.select_related("institution")
+    return list(qs.order_by("-service_date", "-id")[:limit])
 
 
 def keyset(expense: Expense) -> str:

@@ -28,12 +28,11 @@ class Claimable:
         return {"self": _("Self"), "spouse": _("Spouse"), "child": _("Minor child")}[self.relation]
 
 
-def granted_members(user) -> list[FamilyLink]:
-    """Approved links whose relative is the signed-in user: one card each (one query)."""
-    if not user.is_authenticated:
-        return []
+def granted_members(person: InsuredPerson) -> list[FamilyLink]:
+    """Approved links whose relative is ``person`` (the signed-in member): one
+    card each (one query)."""
     return list(
-        FamilyLink.objects.filter(relative__user=user, status=LinkStatus.APPROVED)
+        FamilyLink.objects.filter(relative=person, status=LinkStatus.APPROVED)
         .select_related("member")
         .order_by("member__name", "id")
     )

@@ -27,8 +27,14 @@ def contributions(
     )
 
 
-def expenses(person: InsuredPerson, *, year=None, after=None, limit: int = 50) -> list:
-    return list(claims_selectors.expenses_for(person, year=year, after=after, limit=limit))
+def expenses(
+    person: InsuredPerson, *, year=None, after=None, limit: int = 50, with_parts: bool = True
+) -> list:
+    return list(
+        claims_selectors.expenses_for(
+            person, year=year, after=after, limit=limit, with_parts=with_parts
+        )
+    )
 
 
 def contribution_monthly_totals(person: InsuredPerson, year: int) -> dict[int, int]:

@@ -86,7 +86,8 @@ def _dashboard_context(request, person: InsuredPerson, *, show_balance: bool, sh
         ctx["balances"] = sources.balances(person)
     if show_records:
         ctx["contributions"] = sources.contributions(person, limit=5)
-        ctx["expenses"] = sources.expenses(person, limit=5)
+        # The summary table shows each expense's split totals, not its parts.
+        ctx["expenses"] = sources.expenses(person, limit=5, with_parts=False)
     return ctx
 
 
@@ -99,7 +100,7 @@ def home(request):
     if person is None:
         return portal_views.home(request)
     ctx = _dashboard_context(request, person, show_balance=True, show_records=True)
-    ctx.update(person=person, is_own=True, granted=selectors.granted_members(request.user))
+    ctx.update(person=person, is_own=True, granted=selectors.granted_members(person))
     return render(request, "dashboard/home.html", ctx)
 
 

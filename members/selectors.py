@@ -42,6 +42,13 @@ def persons_by_id_numbers(id_numbers: Iterable[str]) -> dict[str, InsuredPerson]
 
 
 def person_for_user(user: User) -> InsuredPerson | None:
+    """The person behind a signed-in user (None for staff without one).
+
+    Free when the user came from the session: the auth backend loads
+    ``user.person`` in the same query."""
     if not user.is_authenticated:
         return None
-    return InsuredPerson.objects.filter(user=user).first()
+    try:
+        return user.person
+    except InsuredPerson.DoesNotExist:
+        return None

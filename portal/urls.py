@@ -65,4 +65,10 @@ if env.bool("BENCH_ENDPOINTS", default=False):
     def bench_bare(request):
         return JsonResponse({"status": "ok"})
 
+    def bench_signed_in(request):
+        # The floor of any member page: the session and the signed-in user
+        # (one Redis read and one query), then the same fixed JSON.
+        return JsonResponse({"status": "ok", "signed_in": request.user.is_authenticated})
+
     urlpatterns.append(path("bench/bare", bench_bare, name="bench_bare"))
+    urlpatterns.append(path("bench/signed-in", bench_signed_in, name="bench_signed_in"))

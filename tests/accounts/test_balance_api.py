@@ -74,7 +74,7 @@ def test_balance_api_reads_the_session_from_redis_not_the_database(
     client = client_for(alice)
     client.get("/api/v1/accounts/balance/")  # warm the session cache
 
-    with django_assert_max_num_queries(3) as captured:
+    with django_assert_max_num_queries(2) as captured:
         response = client.get("/api/v1/accounts/balance/")
 
     assert response.status_code == 200
