@@ -57,7 +57,8 @@ def _fixtures():
 
 
 def _load_expenses(cursor, person, inst, policy, n: int) -> int:
-    """COPY n unsettled expenses; returns the sum of their fund parts."""
+    """COPY n unsettled expenses (and queue them, as submission does); returns
+    the sum of their fund parts."""
     from accounts.services import copy_rows
 
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
@@ -98,6 +99,14 @@ def _load_expenses(cursor, person, inst, policy, n: int) -> int:
         "FROM STDIN",
         rows(),
     )
+    # What expense_submit writes with each expense: its row in the settlement
+    # queue (ADR 0005).
+    cursor.execute(
+        "INSERT INTO claims_settlementwork (expense_id, kind, institution_id, due_at, fund_fen) "
+        "SELECT id, 'expense', institution_id, created_at, fund_fen FROM claims_expense "
+        "WHERE institution_id = %s",
+        [inst.pk],
+    )
     return total_fund
 
 
@@ -120,6 +129,7 @@ def main() -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         owed = _load_expenses(cursor, person, inst, policy, ROWS)
         cursor.execute("ANALYZE claims_expense")
+        cursor.execute("ANALYZE claims_settlementwork")
     load_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -8,7 +8,7 @@ rows are what ``claims.services.expense_submit`` would have stored: the expense,
 its lines and its parts (with reasons), the person's yearly accumulators, and,
 when the personal account pays, the ledger transaction
 (``expense:<institution>:<key>``) from the pockets to the institution payable.
-The expenses are left unsettled (no settlement batch).
+The expenses are left unsettled (queued in ``claims_settlementwork``, no batch).
 """
 
 from __future__ import annotations
@@ -203,9 +203,17 @@ class ExpenseBuilder:
                         "reversed_at": None,
                         "reversal_reason": "",
                         "created_at": created,
-                        "batch_id": None,
-                        "batch_chunk": None,
-                        "reversal_batch_id": None,
+                    },
+                )
+                # queued for settlement, as expense_submit does (ADR 0005)
+                out.add(
+                    "claims_settlementwork",
+                    {
+                        "expense_id": expense_id,
+                        "kind": "expense",
+                        "institution_id": inst_id,
+                        "due_at": created,
+                        "fund_fen": split.fund_fen,
                     },
                 )
                 for position, (cls, amount) in enumerate(lines, 1):
@@ -254,6 +262,7 @@ ORDER = (
     "accounts_journaltransaction",
     "accounts_posting",
     "claims_expense",
+    "claims_settlementwork",
     "claims_expenseline",
     "claims_expensepart",
     "claims_fundaccumulator",

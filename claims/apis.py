@@ -107,7 +107,7 @@ def expense_out(expense: Expense) -> dict:
             ),
         },
         "reversed_at": expense.reversed_at.isoformat() if expense.reversed_at else None,
-        "settled": expense.batch_id is not None,
+        "settled": selectors.expense_is_settled(expense),
     }
 
 

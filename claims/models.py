@@ -254,18 +254,9 @@ class Expense(models.Model):
     reversed_at = models.DateTimeField(null=True, blank=True)
     reversal_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    # Settlement: claimed by a batch chunk exactly once (conditional UPDATE).
-    batch = models.ForeignKey(
-        SettlementBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="expenses"
-    )
-    batch_chunk = models.IntegerField(null=True, blank=True)
-    reversal_batch = models.ForeignKey(
-        SettlementBatch,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="reversals",
-    )
+    # Settlement state is not kept on this (wide, much-indexed) row: see
+    # SettlementWork (what is still to settle) and SettlementEntry (what each
+    # batch settled), ADR 0005.
 
     class Meta:
         verbose_name = _("expense")
@@ -281,31 +272,95 @@ class Expense(models.Model):
                 ),
                 name="claims_expense_split_adds_up",
             ),
-            # A reversal is settled only for an expense that was settled.
-            models.CheckConstraint(
-                condition=Q(reversal_batch__isnull=True)
-                | (Q(batch__isnull=False) & Q(status="reversed")),
-                name="claims_reversal_settled_after_expense",
-            ),
         ]
         indexes = [
             models.Index(fields=["patient", "-service_date", "-id"], name="claims_patient_recent"),
-            # The settlement claim query: unsettled work per institution.
-            models.Index(
-                fields=["institution", "id"],
-                condition=Q(batch__isnull=True, status="accepted"),
-                name="claims_unsettled",
-            ),
-            models.Index(
-                fields=["institution", "id"],
-                condition=Q(reversal_batch__isnull=True, status="reversed", batch__isnull=False),
-                name="claims_unsettled_reversal",
-            ),
-            models.Index(fields=["batch", "id"], name="claims_batch_items"),
         ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.care_type} {format_yuan(self.total_fen)}"
+
+
+class SettlementWork(models.Model):
+    """What is still to be settled: a narrow queue, one row per piece of work.
+
+    Written in the transaction that creates the work: ``expense_submit`` (kind
+    ``expense``) and ``expense_reverse`` of an already settled expense (kind
+    ``reversal``); a refund before settlement deletes the ``expense`` row, so
+    it is never settled. A settlement chunk deletes the rows it settles (the
+    DELETE is the claim: a row is deleted once) and writes a SettlementEntry
+    for each. At most one row per expense at any time (an expense is reversed
+    only after its own work is gone), hence ``expense`` as primary key.
+    """
+
+    class Kind(models.TextChoices):
+        EXPENSE = "expense", _("Expense")
+        REVERSAL = "reversal", _("Reversal")
+
+    expense = models.OneToOneField(
+        Expense, primary_key=True, on_delete=models.PROTECT, related_name="settlement_work"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    # (no index of its own: claims_work_queue starts with it)
+    institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    # created_at of the expense, or reversed_at of the reversal: a batch takes
+    # the work due before its cutoff.
+    due_at = models.DateTimeField()
+    fund_fen = models.BigIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["institution", "expense"], name="claims_work_queue"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.expense_id}"
+
+
+class SettlementEntry(models.Model):
+    """The settlement ledger: every claim a batch covers, one row each.
+
+    Insert-only (a trigger refuses UPDATE and DELETE). The primary key
+    (expense, reversal) is the database's own guarantee that an expense is
+    settled at most once and its reversal at most once. ``chunk`` is the
+    batch's chunk (and so its ledger transaction); NULL only for reversals
+    settled before this table existed (the old schema did not record it).
+
+    No per-row foreign-key constraints: a deferred FK check is one query per
+    row, the largest cost of settling a million claims. The rows are only
+    ever made from SettlementWork rows (whose expense FK is checked) by the
+    chunk holding its batch row, and expenses and batches are never deleted.
+    """
+
+    pk = models.CompositePrimaryKey("expense", "reversal")
+    expense = models.ForeignKey(
+        Expense,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # the primary key starts with it
+        related_name="settlement_entries",
+    )
+    reversal = models.BooleanField()
+    batch = models.ForeignKey(
+        SettlementBatch,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # BRIN, see below
+        related_name="entries",
+    )
+    chunk = models.IntegerField(null=True)
+
+    # The index finding a batch's rows is made by migration 0002: BRIN on
+    # PostgreSQL (rows arrive in batch order, so it costs almost nothing per
+    # insert, where a B-tree entry per row costs about as much as the row).
+
+    class Meta:
+        verbose_name_plural = "settlement entries"
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}:{self.expense_id}{'-' if self.reversal else ''}"
 
 
 class ExpenseLine(models.Model):

@@ -20,6 +20,7 @@ from .models import (
     Institution,
     InstitutionToken,
     SettlementBatch,
+    SettlementEntry,
 )
 
 
@@ -149,32 +150,48 @@ def batch_list(*, before: int | None = None, limit: int = 50) -> list[Settlement
 def batch_expenses(
     batch: SettlementBatch, *, after: int | None = None, limit: int = 100
 ) -> list[Expense]:
-    """The batch's expenses and reversals (keyset by id)."""
-    qs = Expense.objects.filter(Q(batch=batch) | Q(reversal_batch=batch)).select_related("patient")
+    """The batch's expenses and reversals (keyset by expense id), each marked
+    ``settled_here`` / ``reversal_settled_here`` (both when the batch settled
+    an expense and then its reversal)."""
+    entries = SettlementEntry.objects.filter(batch=batch)
     if after:
-        qs = qs.filter(id__gt=after)
-    return list(qs.order_by("id")[:limit])
+        entries = entries.filter(expense_id__gt=after)
+    kinds: dict[int, set[bool]] = {}
+    for pk, reversal in entries.order_by("expense_id", "reversal").values_list(
+        "expense_id", "reversal"
+    )[: 2 * limit]:
+        kinds.setdefault(pk, set()).add(reversal)
+    ids = sorted(kinds)[:limit]
+    expenses = list(Expense.objects.filter(pk__in=ids).select_related("patient").order_by("id"))
+    for e in expenses:
+        e.settled_here = False in kinds[e.pk]
+        e.reversal_settled_here = True in kinds[e.pk]
+    return expenses
 
 
 def batch_expense_rows(batch: SettlementBatch):
-    """Every expense of a batch, for the CSV export (streamed, not loaded)."""
+    """Every entry of a batch, for the CSV export (streamed, not loaded), in
+    expense order, an expense's own entry before its reversal's."""
     return (
-        Expense.objects.filter(Q(batch=batch) | Q(reversal_batch=batch))
-        .order_by("id")
+        SettlementEntry.objects.filter(batch=batch)
+        .order_by("expense_id", "reversal")
         .values_list(
-            "id",
-            "service_date",
-            "care_type",
-            "status",
-            "batch_id",
-            "reversal_batch_id",
-            "total_fen",
-            "fund_fen",
-            "account_fen",
-            "cash_fen",
+            "expense_id",
+            "expense__service_date",
+            "expense__care_type",
+            "expense__status",
+            "reversal",
+            "expense__total_fen",
+            "expense__fund_fen",
+            "expense__account_fen",
+            "expense__cash_fen",
         )
         .iterator(chunk_size=2000)
     )
+
+
+def expense_is_settled(expense: Expense) -> bool:
+    return SettlementEntry.objects.filter(expense=expense, reversal=False).exists()
 
 
 def totals_per_institution() -> list[dict]:

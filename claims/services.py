@@ -35,6 +35,7 @@ from .models import (
     InstitutionKind,
     InstitutionToken,
     Payer,
+    SettlementWork,
 )
 from .split import Grant, PolicyTerms, split_expense
 
@@ -358,6 +359,14 @@ def _submit_locked(
             ),
             ledger_txn=txn,
         )
+        # Queued for settlement in the same transaction (ADR 0005).
+        SettlementWork.objects.create(
+            expense=expense,
+            kind=SettlementWork.Kind.EXPENSE,
+            institution=institution,
+            due_at=expense.created_at,
+            fund_fen=expense.fund_fen,
+        )
         ExpenseLine.objects.bulk_create(
             [
                 ExpenseLine(
@@ -411,6 +420,23 @@ def expense_reverse(*, institution: Institution, expense_id: int, reason: str = 
             )
         if expense.status == ExpenseStatus.REVERSED:
             return expense
+        reversed_at = timezone.now()
+        # Still queued: never settled, and now never will be. Not queued: a
+        # settlement chunk took it (the DELETE waits for a chunk holding the
+        # row and then sees its outcome), so the reversal is queued in turn.
+        # Before the ledger: a chunk holds its queue rows while it posts to
+        # the institution payable (lock order in ADR 0005).
+        unsettled, _kinds = SettlementWork.objects.filter(
+            expense=expense, kind=SettlementWork.Kind.EXPENSE
+        ).delete()
+        if not unsettled:
+            SettlementWork.objects.create(
+                expense=expense,
+                kind=SettlementWork.Kind.REVERSAL,
+                institution_id=expense.institution_id,
+                due_at=reversed_at,
+                fund_fen=expense.fund_fen,
+            )
         acc = _accumulator_for_update(
             expense.patient, expense.service_date.year, expense.policy.pool
         )
@@ -427,7 +453,7 @@ def expense_reverse(*, institution: Institution, expense_id: int, reason: str = 
         )
         expense.status = ExpenseStatus.REVERSED
         expense.reversal_txn = reversal
-        expense.reversed_at = timezone.now()
+        expense.reversed_at = reversed_at
         expense.reversal_reason = reason[:200]
         expense.save(update_fields=["status", "reversal_txn", "reversed_at", "reversal_reason"])
         return expense

@@ -2,14 +2,20 @@
 
 The rules (docs/adr/0005-settlement-exactly-once.md):
 
-- Work is claimed with a conditional UPDATE (``batch_id IS NULL``), so an
-  expense joins at most one batch, whoever runs the task how often.
-- Each chunk is ONE database transaction holding: the claim of its expenses
-  (and of reversals of settled expenses), its ``SettlementChunk`` row (unique
-  per batch and number), the batch's counters, and ONE ledger transaction
-  keyed ``settlement:<batch>:<chunk>`` (pooled fund -> institution payable for
-  the net of the claimed fund parts). A worker killed at any point leaves
-  whole chunks only; a re-run goes on with the next chunk.
+- What is still to settle is a narrow queue, ``SettlementWork``: a row per
+  accepted expense not yet settled and per reversal of a settled expense not
+  yet settled, written by the transaction that creates the work.
+- A chunk claims work by DELETING queue rows (a row is deleted once, whoever
+  runs the task how often) and records each claimed item in the insert-only
+  ``SettlementEntry``, whose primary key (expense, reversal) lets the database
+  itself refuse a second settlement. The wide ``claims_expense`` row is never
+  written by settlement.
+- Each chunk is ONE database transaction holding: the claim, its entries, its
+  ``SettlementChunk`` row (unique per batch and number), the batch's counters,
+  and ONE ledger transaction keyed ``settlement:<batch>:<chunk>`` (pooled fund
+  -> institution payable for the net of the claimed fund parts). A worker
+  killed at any point leaves whole chunks only; a re-run goes on with the next
+  chunk.
 - Two workers on one batch queue on the batch row lock (``FOR UPDATE``), so
   chunk numbers and claims never overlap.
 """
@@ -21,41 +27,28 @@ import logging
 import time
 
 from django.db import connection, transaction
-from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import AccountKind
 from accounts.services import institution_payable, ledger_post, system_account
 
 from . import conf
-from .models import Expense, ExpenseStatus, Institution, SettlementBatch, SettlementChunk
+from .models import Institution, SettlementBatch, SettlementChunk, SettlementEntry, SettlementWork
 
 log = logging.getLogger(__name__)
 
+Kind = SettlementWork.Kind
 
-def _expense_work(institution_id: int | None, cutoff: dt.datetime) -> Q:
-    q = Q(batch__isnull=True, status=ExpenseStatus.ACCEPTED, created_at__lt=cutoff)
+
+def _work(institution_id: int | None, cutoff: dt.datetime):
+    qs = SettlementWork.objects.filter(due_at__lt=cutoff)
     if institution_id is not None:
-        q &= Q(institution_id=institution_id)
-    return q
-
-
-def _reversal_work(institution_id: int | None, cutoff: dt.datetime) -> Q:
-    q = Q(
-        batch__isnull=False,
-        reversal_batch__isnull=True,
-        status=ExpenseStatus.REVERSED,
-        reversed_at__lt=cutoff,
-    )
-    if institution_id is not None:
-        q &= Q(institution_id=institution_id)
-    return q
+        qs = qs.filter(institution_id=institution_id)
+    return qs
 
 
 def remaining_work(institution_id: int, cutoff: dt.datetime) -> int:
-    return Expense.objects.filter(
-        _expense_work(institution_id, cutoff) | _reversal_work(institution_id, cutoff)
-    ).count()
+    return _work(institution_id, cutoff).count()
 
 
 def start_of_day(day: dt.date) -> dt.datetime:
@@ -71,11 +64,7 @@ def settlement_start(
     from .tasks import settle_batch
 
     with transaction.atomic():
-        ids = set(
-            Expense.objects.filter(_expense_work(None, cutoff) | _reversal_work(None, cutoff))
-            .values_list("institution_id", flat=True)
-            .distinct()
-        )
+        ids = set(_work(None, cutoff).values_list("institution_id", flat=True).distinct())
         ids |= set(
             SettlementBatch.objects.exclude(status=SettlementBatch.Status.DONE).values_list(
                 "institution_id", flat=True
@@ -108,99 +97,108 @@ def settlement_start(
     return batches
 
 
-# The picked ids are MATERIALIZED once, as one array: a semi-join could rescan
-# the LIMITed subquery per row and, skipping rows this statement already
-# changed, claim more than ``limit``; and ``id = ANY(array)`` updates by primary
-# key (a join made the planner hash every unsettled row of the table per
-# chunk, so a large batch cost quadratic time). ``after`` is a keyset hint: the
-# highest id the previous chunk of this run claimed (0 = from the start);
-# ``_claim`` falls back to a scan from the start before it reports "no more".
-_CLAIM_EXPENSES = """
+# The pick reads the queue (index claims_work_queue: by institution, from the
+# keyset hint ``after``) and hands the DELETE the rows' ctids, so each row is
+# found again without an index descent. The DELETE is the claim: a row another
+# transaction deleted meanwhile is skipped (READ COMMITTED re-check), so
+# ``claimed`` may be fewer than ``picked`` and ``_claim`` then picks again.
+# Every deleted row becomes one SettlementEntry in the same statement.
+_CLAIM = """
 WITH picked AS MATERIALIZED (
-  SELECT array_agg(id) AS ids FROM (
-    SELECT id FROM claims_expense
-    WHERE institution_id = %(institution)s AND batch_id IS NULL
-      AND status = 'accepted' AND created_at < %(cutoff)s AND id > %(after)s
-    ORDER BY id LIMIT %(limit)s FOR UPDATE
-  ) s
+  SELECT ARRAY(
+    SELECT ctid FROM claims_settlementwork
+    WHERE institution_id = %(institution)s AND expense_id > %(after)s
+      AND due_at < %(cutoff)s
+    ORDER BY institution_id, expense_id LIMIT %(limit)s
+  ) AS tids
 ), claimed AS (
-  UPDATE claims_expense e SET batch_id = %(batch)s, batch_chunk = %(chunk)s
-  WHERE e.id = ANY((SELECT ids FROM picked)::bigint[])
-    AND e.batch_id IS NULL AND e.status = 'accepted'
-  RETURNING e.id, e.fund_fen
+  DELETE FROM claims_settlementwork w
+  WHERE w.ctid = ANY((SELECT tids FROM picked)::tid[])
+  RETURNING w.expense_id, w.kind, w.fund_fen
+), entries AS (
+  INSERT INTO claims_settlemententry (expense_id, reversal, batch_id, chunk)
+  SELECT expense_id, kind = 'reversal', %(batch)s, %(chunk)s FROM claimed
 )
-SELECT count(*), coalesce(sum(fund_fen), 0), coalesce(max(id), 0) FROM claimed
-"""
-
-_CLAIM_REVERSALS = """
-WITH picked AS MATERIALIZED (
-  SELECT array_agg(id) AS ids FROM (
-    SELECT id FROM claims_expense
-    WHERE institution_id = %(institution)s AND batch_id IS NOT NULL
-      AND reversal_batch_id IS NULL AND status = 'reversed' AND reversed_at < %(cutoff)s
-      AND id > %(after)s
-    ORDER BY id LIMIT %(limit)s FOR UPDATE
-  ) s
-), claimed AS (
-  UPDATE claims_expense e SET reversal_batch_id = %(batch)s
-  WHERE e.id = ANY((SELECT ids FROM picked)::bigint[])
-    AND e.reversal_batch_id IS NULL AND e.status = 'reversed'
-  RETURNING e.id, e.fund_fen
-)
-SELECT count(*), coalesce(sum(fund_fen), 0), coalesce(max(id), 0) FROM claimed
+SELECT (SELECT cardinality(tids) FROM picked),
+       count(*) FILTER (WHERE kind = 'expense'),
+       coalesce(sum(fund_fen) FILTER (WHERE kind = 'expense'), 0),
+       count(*) FILTER (WHERE kind = 'reversal'),
+       coalesce(sum(fund_fen) FILTER (WHERE kind = 'reversal'), 0),
+       coalesce(max(expense_id), 0)
+FROM claimed
 """
 
 
-def _claim(sql: str, params: dict) -> tuple[int, int, int]:
-    """Claim up to ``limit`` items for the chunk; return (count, sum of fund
-    parts, highest id claimed).
+class Claimed:
+    """What one chunk claimed: counts and fund parts per kind, highest id."""
 
-    PostgreSQL: one statement (above), first from the keyset hint ``after``,
-    then, if that found fewer than ``limit``, from the start (an item with a
-    lower id may have become claimable since), so nothing is ever skipped.
-    Elsewhere (the embedded SQLite demo default, one writer at a time) the same
-    claim through the ORM.
+    def __init__(self) -> None:
+        self.count = self.fund = self.r_count = self.r_fund = self.last = 0
+
+    def add(self, count: int, fund: int, r_count: int, r_fund: int, last: int) -> None:
+        self.count += count
+        self.fund += int(fund)
+        self.r_count += r_count
+        self.r_fund += int(r_fund)
+        self.last = max(self.last, last)
+
+    @property
+    def total(self) -> int:
+        return self.count + self.r_count
+
+
+def _claim(params: dict) -> Claimed:
+    """Claim up to ``limit`` queued items for the chunk.
+
+    PostgreSQL: the statement above, first from the keyset hint ``after``
+    (the highest expense id this run claimed), then, when that found fewer
+    than ``limit``, from the start (an item with a lower id may have been
+    queued since), so nothing is ever skipped; and again whenever some picked
+    rows were taken by another transaction meanwhile. Elsewhere (the embedded
+    SQLite demo default, one writer at a time) the same through the ORM.
     """
-    if connection.vendor == "postgresql":
-        count, fund, last = 0, 0, 0
-        with connection.cursor() as cursor:
-            for after in dict.fromkeys((params.get("after", 0), 0)):
-                limit = params["limit"] - count
-                if limit <= 0:
+    got = Claimed()
+    limit = params["limit"]
+    if connection.vendor != "postgresql":
+        work = _work(params["institution"], params["cutoff"]).order_by("expense_id")
+        rows = list(work.values_list("expense_id", "kind", "fund_fen")[:limit])
+        SettlementWork.objects.filter(expense_id__in=[r[0] for r in rows]).delete()
+        SettlementEntry.objects.bulk_create(
+            SettlementEntry(
+                expense_id=pk,
+                reversal=kind == Kind.REVERSAL,
+                batch_id=params["batch"],
+                chunk=params["chunk"],
+            )
+            for pk, kind, _fund in rows
+        )
+        for pk, kind, fund in rows:
+            if kind == Kind.REVERSAL:
+                got.add(0, 0, 1, fund, pk)
+            else:
+                got.add(1, fund, 0, 0, pk)
+        return got
+    after = params.get("after", 0)
+    with connection.cursor() as cursor:
+        while got.total < limit:
+            want = limit - got.total
+            cursor.execute(_CLAIM, {**params, "after": after, "limit": want})
+            picked, *counts = cursor.fetchone()
+            got.add(*counts)
+            if counts[0] + counts[2] < picked:
+                continue  # some were taken meanwhile by another batch: pick again
+            if picked < want:  # the queue ended
+                if after == 0:
                     break
-                cursor.execute(sql, {**params, "after": after, "limit": limit})
-                n, f, top = cursor.fetchone()
-                count, fund, last = count + n, fund + int(f), max(last, top)
-        return count, fund, last
-    if sql is _CLAIM_EXPENSES:
-        pending = Expense.objects.filter(
-            institution_id=params["institution"],
-            batch__isnull=True,
-            status=ExpenseStatus.ACCEPTED,
-            created_at__lt=params["cutoff"],
-        )
-        update = {"batch_id": params["batch"], "batch_chunk": params["chunk"]}
-    else:
-        pending = Expense.objects.filter(
-            institution_id=params["institution"],
-            batch__isnull=False,
-            reversal_batch__isnull=True,
-            status=ExpenseStatus.REVERSED,
-            reversed_at__lt=params["cutoff"],
-        )
-        update = {"reversal_batch_id": params["batch"]}
-    ids = list(pending.order_by("id").values_list("id", flat=True)[: params["limit"]])
-    claimed = pending.filter(id__in=ids)
-    totals = claimed.aggregate(n=Count("id"), fund=Sum("fund_fen"))
-    claimed.update(**update)
-    return totals["n"], totals["fund"] or 0, max(ids, default=0)
+                after = 0  # look again from the start before saying "no more"
+    return got
 
 
 def _settle_one_chunk(batch_id: int, size: int, hints: dict | None = None) -> bool:
     """Claim and post one chunk of ``batch_id``. False when nothing was left
     (the batch is then marked settled). ``hints`` (kept by the caller between
-    chunks) holds the highest expense and reversal ids claimed so far: only a
-    starting point for the next claim (see ``_claim``), never a limit."""
+    chunks) holds the highest expense id claimed so far: only a starting
+    point for the next claim (see ``_claim``), never a limit."""
     hints = {} if hints is None else hints
     with transaction.atomic():
         batch = SettlementBatch.objects.select_for_update().filter(pk=batch_id).first()
@@ -215,12 +213,8 @@ def _settle_one_chunk(batch_id: int, size: int, hints: dict | None = None) -> bo
             "limit": size,
             "after": hints.get("expense", 0),
         }
-        count, fund, last = _claim(_CLAIM_EXPENSES, params)
-        params["limit"] = size - count
-        params["after"] = hints.get("reversal", 0)
-        r_count, r_fund, r_last = 0, 0, 0
-        if params["limit"] > 0:
-            r_count, r_fund, r_last = _claim(_CLAIM_REVERSALS, params)
+        got = _claim(params)
+        count, fund, r_count, r_fund = got.count, got.fund, got.r_count, got.r_fund
         if not count and not r_count:
             if batch.status != SettlementBatch.Status.DONE:
                 batch.status = SettlementBatch.Status.DONE
@@ -261,8 +255,7 @@ def _settle_one_chunk(batch_id: int, size: int, hints: dict | None = None) -> bo
         if pause:
             time.sleep(pause)
     # Only after the commit: a rolled-back chunk leaves the hints as they were.
-    hints["expense"] = max(hints.get("expense", 0), last)
-    hints["reversal"] = max(hints.get("reversal", 0), r_last)
+    hints["expense"] = max(hints.get("expense", 0), got.last)
     return True
 
 

@@ -121,29 +121,36 @@ def batch_csv(request, batch_id: int):
                 _("settled amount"),
             ]
         )
+        previous = None
         for (
             pk,
             day,
             care,
             status,
-            b_id,
-            rb_id,
+            reversal,
             total,
             fund,
             account,
             cash,
         ) in selectors.batch_expense_rows(batch):
             # An expense settled here is a positive entry; a reversal of an
-            # expense settled earlier is a negative one.
-            sign = 1 if b_id == batch.pk else -1
-            entry = "expense" if sign == 1 else "reversal"
+            # expense settled earlier is a negative one, and a reversal of an
+            # expense settled by this same batch a bare negative line after it.
+            if reversal and previous == pk:
+                blank = ["", "", "", ""]
+                yield writer.writerow(
+                    [pk, day.isoformat(), care, status, "reversal", *blank, format_yuan(-fund)]
+                )
+                continue
+            previous = pk
+            sign = -1 if reversal else 1
             yield writer.writerow(
                 [
                     pk,
                     day.isoformat(),
                     care,
                     status,
-                    entry,
+                    "reversal" if reversal else "expense",
                     format_yuan(total),
                     format_yuan(fund),
                     format_yuan(account),
@@ -151,21 +158,6 @@ def batch_csv(request, batch_id: int):
                     format_yuan(sign * fund),
                 ]
             )
-            if b_id == batch.pk and rb_id == batch.pk:
-                yield writer.writerow(
-                    [
-                        pk,
-                        day.isoformat(),
-                        care,
-                        status,
-                        "reversal",
-                        "",
-                        "",
-                        "",
-                        "",
-                        format_yuan(-fund),
-                    ]
-                )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (

@@ -85,6 +85,13 @@ def test_dataset_of_100_persons_is_consistent_and_reused():
     for expense in Expense.objects.all():
         assert expense.total_fen == sum(ln.amount_fen for ln in expense.lines.all())
         assert (expense.ledger_txn_id is not None) == (expense.account_fen > 0)
+        # queued for settlement, as expense_submit leaves it
+        work = expense.settlement_work
+        assert (work.kind, work.institution_id, work.fund_fen) == (
+            "expense",
+            expense.institution_id,
+            expense.fund_fen,
+        )
     for person in InsuredPerson.objects.filter(insurance_type="resident"):
         assert not LedgerAccount.objects.filter(person=person).exists()
         assert not Contribution.objects.filter(person=person).exists()

@@ -30,7 +30,7 @@ def test_the_demo_seed_is_idempotent_settled_and_the_ledger_is_clean(db):
 
     assert (Expense.objects.count(), SettlementBatch.objects.count()) == counts
     assert counts == (len(demo.EXPENSES), 2)
-    assert not Expense.objects.filter(batch__isnull=True, fund_fen__gt=0).exists()
+    assert not Expense.objects.filter(settlement_entries__isnull=True, fund_fen__gt=0).exists()
     assert ledger_offenders().clean
     call_command("verify_ledger")
 

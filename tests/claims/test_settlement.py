@@ -13,7 +13,13 @@ from django.utils import timezone
 from accounts.models import AccountKind, JournalTransaction
 from accounts.selectors import ledger_offenders
 from accounts.services import institution_payable, system_account
-from claims.models import Expense, SettlementBatch, SettlementChunk
+from claims.models import (
+    Expense,
+    SettlementBatch,
+    SettlementChunk,
+    SettlementEntry,
+    SettlementWork,
+)
 from claims.services import LineInput, expense_reverse, expense_submit
 from claims.settlement import settlement_run_batch, settlement_start
 from claims.tasks import settle_batch
@@ -34,7 +40,8 @@ def _submit(inst, person, key, amount_fen=100000):
 
 def _assert_settled_exactly_once(inst):
     expenses = Expense.objects.filter(institution=inst, status="accepted")
-    assert not expenses.filter(batch__isnull=True).exists()
+    assert not expenses.filter(settlement_entries__isnull=True).exists()
+    assert not SettlementWork.objects.filter(institution=inst, kind="expense").exists()
     owed = expenses.aggregate(s=Sum("fund_fen"))["s"]
     batches = SettlementBatch.objects.filter(institution=inst)
     assert batches.aggregate(s=Sum("fund_fen"))["s"] == owed
@@ -97,7 +104,9 @@ def test_a_reversal_after_settlement_is_settled_by_a_later_batch(policies, alice
         settled.fund_fen,
         -settled.fund_fen,
     )
-    assert settled.batch_id == first.pk and settled.reversal_batch_id == later.pk
+    entries = SettlementEntry.objects.filter(expense=settled).order_by("reversal")
+    assert [(e.reversal, e.batch_id) for e in entries] == [(False, first.pk), (True, later.pk)]
+    assert not SettlementWork.objects.exists()
     assert first.fund_fen == 3 * 70000 - 126000  # history of the first batch unchanged
     assert system_account(AccountKind.POOLED_FUND).balance_fen == pooled_before + settled.fund_fen
     assert ledger_offenders().clean
@@ -108,7 +117,7 @@ def test_a_reversal_before_settlement_is_never_settled(policies, alice, hospital
     expense_reverse(institution=hospital, expense_id=e.pk)
 
     assert settlement_start(period=dt.date(2026, 3, 2), cutoff=timezone.now(), enqueue=False) == []
-    assert Expense.objects.get().batch_id is None
+    assert not SettlementEntry.objects.exists() and not SettlementWork.objects.exists()
 
 
 def test_settle_now_sends_the_task_only_after_commit(
@@ -183,7 +192,7 @@ def test_settlement_survives_a_sigkill_mid_batch_and_a_restart(
 
     batch.refresh_from_db()
     assert batch.status == "running" and 1 <= batch.chunks_done < 4
-    assert Expense.objects.filter(batch=batch).count() == 3 * batch.chunks_done
+    assert SettlementEntry.objects.filter(batch=batch).count() == 3 * batch.chunks_done
     # the task comes again (redelivery or the next beat) to a restarted worker
     w.extra_env["CLAIMS_SETTLEMENT_CHUNK_PAUSE"] = "0"
     w.start()
@@ -219,7 +228,8 @@ def test_a_sigkill_inside_a_chunk_leaves_nothing_of_it(policies, alice, hospital
 
     batch.refresh_from_db()
     assert (batch.chunks_done, batch.expense_count) == (0, 0)
-    assert not Expense.objects.filter(batch__isnull=False).exists()
+    assert not SettlementEntry.objects.exists()
+    assert SettlementWork.objects.count() == 6
     assert not JournalTransaction.objects.filter(kind="claims.settlement").exists()
     w.start(CLAIMS_SETTLEMENT_CHUNK_SIZE="3")
     w.send(settle_batch, batch.pk)

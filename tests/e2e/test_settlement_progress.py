@@ -16,7 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
 from accounts.services import institution_payable
-from claims.models import Expense, SettlementBatch
+from claims.models import Expense, SettlementBatch, SettlementEntry
 from claims.services import LineInput, expense_submit
 from portal.security import totp_code
 from tests.claims.conftest import claims_worker, fund, hospital, policies  # noqa: F401
@@ -99,7 +99,9 @@ def test_staff_settle_now_and_watch_the_progress_bar_reach_done(
     page.reload()
     rows = page.locator("main table tbody tr")
     expect(rows).to_have_count(6)
-    expense_ids = sorted(Expense.objects.filter(batch=batch).values_list("pk", flat=True))
+    expense_ids = sorted(
+        SettlementEntry.objects.filter(batch=batch).values_list("expense_id", flat=True)
+    )
     for pk in expense_ids:
         expect(rows.filter(has_text=f"#{pk}")).to_have_count(1)
     expect(box.locator('[data-field="fund"]')).to_have_text("11,340.00")

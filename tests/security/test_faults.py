@@ -23,7 +23,7 @@ from django.utils import timezone
 from accounts.models import JournalTransaction
 from accounts.selectors import ledger_offenders
 from accounts.services import institution_payable
-from claims.models import Expense, SettlementBatch, SettlementChunk
+from claims.models import Expense, SettlementBatch, SettlementChunk, SettlementEntry
 from claims.services import LineInput, expense_submit
 from claims.settlement import settlement_start
 from claims.tasks import settle_batch, settle_due
@@ -52,7 +52,7 @@ def _open_batch() -> SettlementBatch:
 def _assert_none_lost_none_twice(inst, expected: int):
     accepted = Expense.objects.filter(institution=inst, status="accepted")
     assert accepted.count() == expected
-    assert not accepted.filter(batch__isnull=True).exists(), "an expense was lost"
+    assert not accepted.filter(settlement_entries__isnull=True).exists(), "an expense was lost"
     owed = accepted.aggregate(s=Sum("fund_fen"))["s"]
     batches = SettlementBatch.objects.filter(institution=inst)
     chunks = SettlementChunk.objects.filter(batch__in=batches)
@@ -268,7 +268,7 @@ def test_postgresql_connections_terminated_mid_batch(
     # the chunk that was open is rolled back whole; the committed one stays
     batch.refresh_from_db()
     assert batch.chunks_done == 1
-    assert Expense.objects.filter(batch=batch).count() == 3
+    assert SettlementEntry.objects.filter(batch=batch).count() == 3
     assert JournalTransaction.objects.filter(kind="claims.settlement").count() == 1
 
     # the same worker process opens a new connection for the next task
