@@ -79,10 +79,12 @@ def member_sessions(pids: list[int]) -> dict[int, str]:
     from django.contrib.sessions.backends.db import SessionStore
 
     from members.models import InsuredPerson
+    from members.signals import forget_user
 
     backend = next(b for b in settings.AUTHENTICATION_BACKENDS if "axes" not in b.lower())
     keys = {}
     for person in InsuredPerson.objects.filter(pk__in=pids).select_related("user"):
+        forget_user(person.user.pk)  # the dataset may have been rebuilt since it was cached
         store = SessionStore()
         store[SESSION_KEY] = str(person.user.pk)
         store[BACKEND_SESSION_KEY] = backend

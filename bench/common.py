@@ -30,6 +30,15 @@ def bench_url() -> str:
     return os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL") or DEFAULT_URL
 
 
+def bench_redis_url() -> str:
+    """``BENCH_REDIS_URL``, else ``REDIS_URL``, else database 14 of the local Redis."""
+    return (
+        os.environ.get("BENCH_REDIS_URL")
+        or os.environ.get("REDIS_URL")
+        or "redis://127.0.0.1:6379/14"
+    )
+
+
 def small_url(url: str | None = None) -> str:
     if os.environ.get("BENCH_SMALL_DATABASE_URL"):
         return os.environ["BENCH_SMALL_DATABASE_URL"]
@@ -50,6 +59,8 @@ def server_env(url: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=url,
+        # The production set-up: sessions, cache and the signed-in user in Redis.
+        REDIS_URL=bench_redis_url(),
         PORTAL_VAR_DIR=str(BENCH_VAR_DIR),
         DJANGO_SETTINGS_MODULE="portal.settings",
         DEBUG="false",
@@ -62,6 +73,7 @@ def server_env(url: str, **extra: str) -> dict[str, str]:
 def setup_django(url: str) -> None:
     """Point Django at ``url`` (must run before the first settings access)."""
     os.environ["DATABASE_URL"] = url
+    os.environ["REDIS_URL"] = bench_redis_url()
     os.environ["PORTAL_VAR_DIR"] = str(BENCH_VAR_DIR)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")

@@ -15,6 +15,7 @@ import re
 
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
+from django.core.cache import cache
 
 from .idnumber import looks_like_id_number, normalise
 from .models import User
@@ -74,10 +75,25 @@ class IdentityNumberOrPhoneBackend(ModelBackend):
         return None
 
     def get_user(self, user_id):
-        """The signed-in user of a request, with the person behind it in the
-        same query: nearly every member page and API needs ``user.person``."""
-        try:
-            user = User._default_manager.select_related("person").get(pk=user_id)
-        except User.DoesNotExist:
-            return None
+        """The signed-in user of a request, with the person behind it (nearly
+        every member page and API needs ``user.person``).
+
+        Read on every signed-in request, so kept in the cache (Redis) for
+        ``AUTH_USER_CACHE_SECONDS``; every save or delete of the user or their
+        person drops the entry (``members.signals``), so a password change,
+        a deactivation or an edit takes effect on the next request."""
+        ttl = settings.AUTH_USER_CACHE_SECONDS
+        key = user_cache_key(user_id)
+        user = cache.get(key) if ttl else None
+        if user is None:
+            try:
+                user = User._default_manager.select_related("person").get(pk=user_id)
+            except User.DoesNotExist:
+                return None
+            if ttl:
+                cache.set(key, user, ttl)
         return user if self.user_can_authenticate(user) else None
+
+
+def user_cache_key(user_id) -> str:
+    return f"auth:user:v1:{user_id}"

@@ -129,7 +129,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "portal.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="portal"),
         }
@@ -147,6 +147,11 @@ SESSION_ENGINE = (
 
 # --- Auth -------------------------------------------------------------------
 AUTH_USER_MODEL = "members.User"
+# The signed-in user (with their person) is cached for this long between
+# requests (members.auth); any save or delete of either drops the entry at
+# once. Only with a shared cache (Redis): a per-process cache could not be
+# dropped in every worker, so without Redis it is off (0).
+AUTH_USER_CACHE_SECONDS = env.int("AUTH_USER_CACHE_SECONDS", default=300 if REDIS_URL else 0)
 # django-axes first: it refuses a locked-out account before any password check.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",

@@ -14,6 +14,7 @@ import datetime as dt
 import pytest
 from django.db import connection
 
+from members.auth import IdentityNumberOrPhoneBackend, user_cache_key
 from members.idnumber import make_id_number
 from members.models import InsuranceType
 from members.services import member_user_create, person_create
@@ -36,6 +37,20 @@ def _postgresql_only(django_db_setup, django_db_blocker):
         with connection.cursor() as cursor:
             cursor.execute(f"ALTER DATABASE \"{name}\" SET portal.allow_truncate = 'on'")
             cursor.execute("SET portal.allow_truncate = 'on'")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _forget_cached_users(_postgresql_only):
+    """The test database is new each run and its ids start again at 1: a user
+    cached by an earlier run (members.auth) must not stand in for this run's.
+    Only those entries are dropped (REDIS_URL may name a shared database)."""
+    from django.core.cache import cache
+
+    pattern = cache.make_key(user_cache_key("*"))
+    client = cache._cache.get_client(write=True)
+    keys = list(client.scan_iter(match=pattern, count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture(autouse=True)
@@ -112,6 +127,9 @@ def client_for(client):
         client.force_login(user)
         if user.is_staff:
             _pass_otp(client, user)
+        # As after the client's first request: the signed-in user is cached
+        # (members.auth), so query counts measure the steady state.
+        IdentityNumberOrPhoneBackend().get_user(user.pk)
         return client
 
     return _login
