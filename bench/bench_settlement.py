@@ -6,12 +6,14 @@
 Uses its own database, ``BENCH_SETTLEMENT_DATABASE_URL`` (default
 postgres://postgres@127.0.0.1:5432/portal_bench_settlement), created and
 migrated on first use. Each run makes a fresh institution, COPYs ROWS
-unsettled expenses of it (untimed), then times:
+unsettled expenses of it and their settlement queue rows, as ``expense_submit``
+leaves them (untimed), then times:
 
 1. settlement as the worker runs it (``settlement_start`` +
    ``settlement_run_batch``): chunks of CLAIMS_SETTLEMENT_CHUNK_SIZE (default
-   5,000) expenses, each chunk one transaction with its conditional UPDATE, its
-   ledger transaction and its chunk row;
+   50,000) expenses, each chunk one transaction that deletes its queue rows,
+   inserts one settlement entry per expense, and writes its ledger transaction
+   and its chunk row (docs/adr/0005);
 2. a plain ``COPY`` of ROWS posting rows (transaction, account, amount) into an
    unlogged table: the floor for writing that many rows into PostgreSQL.
 
@@ -179,8 +181,9 @@ def main() -> None:
     print(
         f"\nSettlement runs at {ROWS / settle_s:,.0f} expenses/s, "
         f"{settle_s / copy_s:.1f}x the time of a plain COPY of as many postings "
-        f"(it claims every expense with a conditional UPDATE and writes one balanced "
-        f"ledger transaction per chunk). Expenses loaded by COPY in {load_s:.1f} s (untimed)"
+        f"(it claims every expense by deleting its queue row, records it in the "
+        f"settlement entries and writes one balanced ledger transaction per chunk). "
+        f"Expenses and queue rows loaded in {load_s:.1f} s (untimed)"
         f"{'; database created' if created else ''}."
     )
 

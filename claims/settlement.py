@@ -27,6 +27,7 @@ import logging
 import time
 
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import AccountKind
@@ -64,7 +65,10 @@ def settlement_start(
     from .tasks import settle_batch
 
     with transaction.atomic():
-        ids = set(_work(None, cutoff).values_list("institution_id", flat=True).distinct())
+        # One index probe per institution (claims_work_queue), not a pass
+        # over the whole queue.
+        due = _work(None, cutoff).filter(institution_id=OuterRef("pk"))
+        ids = set(Institution.objects.filter(Exists(due)).values_list("pk", flat=True))
         ids |= set(
             SettlementBatch.objects.exclude(status=SettlementBatch.Status.DONE).values_list(
                 "institution_id", flat=True

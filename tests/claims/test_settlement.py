@@ -7,6 +7,7 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -259,3 +260,65 @@ def test_two_workers_on_one_batch_settle_it_once(policies, alice, hospital, clai
     logs = [p.log_path.read_text() for p in w.procs]
     assert all("chunk committed" in log for log in logs), "both workers took part"
     _assert_settled_exactly_once(hospital)
+
+
+def test_the_database_refuses_a_second_settlement_and_edits_of_entries(policies, alice, hospital):
+    from django.db import IntegrityError, InternalError, ProgrammingError, transaction
+
+    e = _submit(hospital, alice, "once", 500000)
+    batch = settlement_start(period=dt.date(2026, 3, 2), cutoff=timezone.now(), enqueue=False)[0]
+    settlement_run_batch(batch_id=batch.pk)
+    entry = SettlementEntry.objects.get()
+    assert (entry.expense_id, entry.reversal, entry.batch_id, entry.chunk) == (
+        e.pk,
+        False,
+        batch.pk,
+        1,
+    )
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SettlementEntry.objects.create(expense=e, reversal=False, batch=batch, chunk=2)
+    for statement in (
+        "UPDATE claims_settlemententry SET chunk = 7",
+        "DELETE FROM claims_settlemententry",
+    ):
+        with (
+            pytest.raises((InternalError, ProgrammingError, IntegrityError)),
+            transaction.atomic(),
+            connection.cursor() as c,
+        ):
+            c.execute(statement)
+    assert list(SettlementEntry.objects.values_list("chunk", flat=True)) == [1]
+
+
+def test_a_batch_settling_an_expense_and_then_its_reversal_lists_both(
+    policies, alice, hospital, client_for, staff
+):
+    e = _submit(hospital, alice, "both", 500000)
+    period = dt.date(2026, 3, 2)
+    batch = settlement_start(period=period, cutoff=timezone.now(), enqueue=False)[0]
+    settlement_run_batch(batch_id=batch.pk)
+    expense_reverse(institution=hospital, expense_id=e.pk)
+    queued = SettlementWork.objects.get()
+    assert (queued.expense_id, queued.kind, queued.fund_fen) == (e.pk, "reversal", e.fund_fen)
+
+    # the same day's batch is reopened with a later cutoff and takes the reversal
+    again = settlement_start(period=period, cutoff=timezone.now(), enqueue=False)[0]
+    assert again.pk == batch.pk and again.expected_count == 2
+    settlement_run_batch(batch_id=batch.pk)
+
+    batch.refresh_from_db()
+    assert (batch.expense_count, batch.reversal_count, batch.net_fen) == (1, 1, 0)
+    assert not SettlementWork.objects.exists()
+    client = client_for(staff)
+    page = client.get(f"/staff/settlement/{batch.pk}/")
+    assert [(x.pk, x.settled_here, x.reversal_settled_here) for x in page.context["expenses"]] == [
+        (e.pk, True, True)
+    ]
+    csv = b"".join(client.get(f"/staff/settlement/{batch.pk}/expenses.csv").streaming_content)
+    rows = list(csv_module.reader(io.StringIO(csv.decode("utf-8-sig"))))
+    assert [r[4:] for r in rows[1:]] == [
+        ["expense", "5,000.00", "2,240.00", "0.00", "2,760.00", "2,240.00"],
+        ["reversal", "", "", "", "", "-2,240.00"],
+    ]
+    assert ledger_offenders().clean
