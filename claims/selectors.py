@@ -7,7 +7,9 @@ Member-facing reads take a person the caller obtained through
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import ExtractMonth
 
@@ -46,12 +48,10 @@ def expenses_for(
     year: int | None = None,
     after: tuple[dt.date, int] | str | None = None,
     limit: int = 50,
-    with_parts: bool = True,
 ) -> list[Expense]:
     """The person's expenses, newest first, each with its parts and lines
-    (three queries whatever the count; one with ``with_parts=False``, for a
-    summary that shows only the split totals). Keyset pagination: pass the
-    last expense's ``(service_date, id)`` (or ``keyset(expense)``) as ``after``."""
+    (three queries whatever the count). Keyset pagination: pass the last
+    expense's ``(service_date, id)`` (or ``keyset(expense)``) as ``after``."""
     qs = Expense.objects.filter(patient=person)
     if year is not None:
         qs = qs.filter(service_date__year=year)
@@ -60,8 +60,37 @@ def expenses_for(
             after = parse_keyset(after)
         day, pk = after
         qs = qs.filter(Q(service_date__lt=day) | Q(service_date=day, id__lt=pk))
-    qs = _with_parts(qs) if with_parts else qs.select_related("institution")
-    return list(qs.order_by("-service_date", "-id")[:limit])
+    return list(_with_parts(qs).order_by("-service_date", "-id")[:limit])
+
+
+@dataclass(frozen=True)
+class ExpenseLine:
+    """A row of the dashboard's "latest expenses": where, and the split."""
+
+    id: int
+    service_date: dt.date
+    institution_name: str
+    total_fen: int
+    fund_fen: int
+    account_fen: int
+    cash_fen: int
+    status: str
+
+
+_LATEST_EXPENSES_SQL = (
+    "SELECT e.id, e.service_date, i.name, e.total_fen, e.fund_fen, e.account_fen, e.cash_fen, "
+    "e.status FROM claims_expense e JOIN claims_institution i ON i.id = e.institution_id "
+    "WHERE e.patient_id = %s ORDER BY e.service_date DESC, e.id DESC LIMIT %s"
+)
+
+
+def latest_expenses(person: InsuredPerson, *, limit: int = 5) -> list[ExpenseLine]:
+    """The newest ``limit`` expenses, as ``expenses_for`` orders them, without
+    parts and lines. Read on every dashboard request: plain SQL on the
+    ``claims_patient_recent`` index, no model instances."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LATEST_EXPENSES_SQL, [person.pk, limit])
+        return [ExpenseLine(*row) for row in cursor.fetchall()]
 
 
 def keyset(expense: Expense) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
@@ -28,14 +29,34 @@ class Claimable:
         return {"self": _("Self"), "spouse": _("Spouse"), "child": _("Minor child")}[self.relation]
 
 
-def granted_members(person: InsuredPerson) -> list[FamilyLink]:
+@dataclass(frozen=True)
+class GrantCard:
+    """A member who granted the signed-in relative access: one dashboard card."""
+
+    member_id: int
+    member_name: str
+    relationship: str
+    scope_balance: bool
+    scope_records: bool
+    scope_pay: bool
+
+    def get_relationship_display(self) -> str:
+        return str(Relationship(self.relationship).label)
+
+
+_GRANTED_SQL = (
+    "SELECT l.member_id, m.name, l.relationship, l.scope_balance, l.scope_records, l.scope_pay "
+    "FROM family_familylink l JOIN members_insuredperson m ON m.id = l.member_id "
+    "WHERE l.relative_id = %s AND l.status = %s ORDER BY m.name, l.id"
+)
+
+
+def granted_members(person: InsuredPerson) -> list[GrantCard]:
     """Approved links whose relative is ``person`` (the signed-in member): one
-    card each (one query)."""
-    return list(
-        FamilyLink.objects.filter(relative=person, status=LinkStatus.APPROVED)
-        .select_related("member")
-        .order_by("member__name", "id")
-    )
+    card each. Read on every dashboard request, so one plain query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_GRANTED_SQL, [person.pk, LinkStatus.APPROVED.value])
+        return [GrantCard(*row) for row in cursor.fetchall()]
 
 
 def is_minor_in(person: InsuredPerson, year: int) -> bool:

@@ -27,14 +27,16 @@ def contributions(
     )
 
 
-def expenses(
-    person: InsuredPerson, *, year=None, after=None, limit: int = 50, with_parts: bool = True
-) -> list:
-    return list(
-        claims_selectors.expenses_for(
-            person, year=year, after=after, limit=limit, with_parts=with_parts
-        )
-    )
+def expenses(person: InsuredPerson, *, year=None, after=None, limit: int = 50) -> list:
+    return list(claims_selectors.expenses_for(person, year=year, after=after, limit=limit))
+
+
+def latest_contributions(person: InsuredPerson, *, limit: int = 5) -> list:
+    return payments_selectors.latest_contributions(person, limit=limit)
+
+
+def latest_expenses(person: InsuredPerson, *, limit: int = 5) -> list:
+    return claims_selectors.latest_expenses(person, limit=limit)
 
 
 def contribution_monthly_totals(person: InsuredPerson, year: int) -> dict[int, int]:

@@ -85,9 +85,8 @@ def _dashboard_context(request, person: InsuredPerson, *, show_balance: bool, sh
     if show_balance and person.has_personal_account:
         ctx["balances"] = sources.balances(person)
     if show_records:
-        ctx["contributions"] = sources.contributions(person, limit=5)
-        # The summary table shows each expense's split totals, not its parts.
-        ctx["expenses"] = sources.expenses(person, limit=5, with_parts=False)
+        ctx["contributions"] = sources.latest_contributions(person, limit=5)
+        ctx["expenses"] = sources.latest_expenses(person, limit=5)
     return ctx
 
 

@@ -11,6 +11,7 @@ from claims.models import Expense, SettlementBatch
 from claims.selectors import (
     expenses_for,
     keyset,
+    latest_expenses,
     monthly_totals,
     totals_by_care_type,
     yearly_totals,
@@ -62,6 +63,40 @@ def test_expenses_for_pages_newest_first_with_flat_queries(
     assert [e.pk for e in first] == [made[3].pk, made[2].pk]
     assert [e.pk for e in second] == [made[1].pk, made[0].pk]
     assert [e.pk for e in only_2025] == [made[4].pk]
+
+
+@pytest.mark.usefixtures("policies")
+def test_latest_expenses_are_expenses_for_in_one_plain_query(
+    alice, bob, hospital, pharmacy, django_assert_num_queries
+):
+    fund(alice, current=100000)
+    days = ["2026-01-05", "2026-02-10", "2026-02-10", "2026-03-01", "2025-12-30", "2026-03-02"]
+    made = [
+        _expense(pharmacy, alice, f"k{i}", d, care="pharmacy")
+        if i % 2
+        else _expense(hospital, alice, f"k{i}", d)
+        for i, d in enumerate(days)
+    ]
+    _expense(hospital, bob, "bob", "2026-03-05")  # someone else's: never shown
+    expense_reverse(institution=pharmacy, expense_id=made[1].pk, reason="refund")
+
+    with django_assert_num_queries(1):
+        lines = latest_expenses(alice, limit=5)
+
+    full = expenses_for(alice, limit=5)
+    assert [line.id for line in lines] == [e.pk for e in full]
+    for line, e in zip(lines, full, strict=True):
+        assert (line.service_date, line.institution_name, line.status) == (
+            e.service_date,
+            e.institution.name,
+            e.status,
+        )
+        assert (line.total_fen, line.fund_fen, line.account_fen, line.cash_fen) == (
+            e.total_fen,
+            e.fund_fen,
+            e.account_fen,
+            e.cash_fen,
+        )
 
 
 @pytest.mark.usefixtures("policies")

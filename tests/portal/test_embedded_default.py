@@ -34,3 +34,27 @@ def test_migrate_seed_demo_and_verify_ledger_on_the_embedded_default(tmp_path):
 
     assert (tmp_path / "portal.sqlite3").exists()
     assert "ledger consistent" in result.stdout
+
+    # A demo member's dashboard and balance, through the plain-SQL reads.
+    shown = _manage("shell", "-c", _SIGNED_IN_PAGES, env=env)
+    assert shown.returncode == 0, shown.stderr
+    lines = dict(
+        line.split(" ", 2)[1:] for line in shown.stdout.splitlines() if line.startswith("SHOWN ")
+    )
+    assert lines["dashboard"].startswith("200 ")
+    assert lines["balance"] == "200"
+    assert lines["dashboard"].split(" ", 1)[1] == "contributions,expenses"
+
+
+_SIGNED_IN_PAGES = """
+from django.test import Client
+from members.models import InsuredPerson
+p = InsuredPerson.objects.filter(user__isnull=False, insurance_type="employee").first()
+c = Client(HTTP_HOST="127.0.0.1")
+c.force_login(p.user)
+page = c.get("/")
+body = page.content.decode()
+seen = [s for s in ("contributions", "expenses") if f'data-testid="latest-{s}"' in body]
+print("SHOWN dashboard", page.status_code, ",".join(seen))
+print("SHOWN balance", c.get("/api/v1/accounts/balance/").status_code)
+"""

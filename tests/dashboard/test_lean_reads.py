@@ -1,0 +1,54 @@
+"""The dashboard's plain-SQL reads show what the ORM selectors show."""
+
+import datetime as dt
+
+from dashboard.selectors import granted_members
+from family.models import LinkStatus, Relationship
+from payments.selectors import contributions_for, latest_contributions
+from tests.conftest import make_member
+from tests.dashboard.helpers import contribution, link, months
+
+
+def test_latest_contributions_are_contributions_for_in_one_plain_query(
+    alice, bob, django_assert_num_queries
+):
+    for period in months(8):
+        contribution(alice, period)
+    contribution(alice, dt.date(2025, 12, 1), status="refunded")  # same month, refunded
+    contribution(alice, dt.date(2026, 1, 1), status="arrears")
+    contribution(bob, dt.date(2026, 1, 1))  # someone else's: never shown
+
+    with django_assert_num_queries(1):
+        lines = latest_contributions(alice, limit=5)
+
+    full = contributions_for(alice, limit=5)
+    assert [c.id for c in lines] == [c.pk for c in full]
+    for line, c in zip(lines, full, strict=True):
+        assert (line.period, line.employer_fen, line.individual_fen, line.credited_fen) == (
+            c.period,
+            c.employer_fen,
+            c.individual_fen,
+            c.credited_fen,
+        )
+        assert (line.status, line.get_status_display()) == (c.status, c.get_status_display())
+
+
+def test_granted_members_are_the_approved_links_by_name(alice, django_assert_num_queries):
+    zoe = make_member("Zoe", birth=dt.date(1960, 1, 1), seq=41)
+    ann = make_member("Ann", birth=dt.date(1961, 1, 1), seq=43)
+    pending = make_member("Pat", birth=dt.date(1962, 1, 1), seq=45)
+    link(zoe, alice, relationship="parent", balance=True, records=False, pay=True)
+    link(ann, alice, relationship="spouse", balance=False, records=True)
+    link(pending, alice, status=LinkStatus.PENDING)
+    link(alice, zoe)  # alice granting zoe: not a card on alice's dashboard
+
+    with django_assert_num_queries(1):
+        cards = granted_members(alice)
+
+    assert [(c.member_id, c.member_name) for c in cards] == [(ann.pk, "Ann"), (zoe.pk, "Zoe")]
+    assert [(c.scope_balance, c.scope_records, c.scope_pay) for c in cards] == [
+        (False, True, False),
+        (True, False, True),
+    ]
+    assert [c.relationship for c in cards] == ["spouse", "parent"]
+    assert cards[1].get_relationship_display() == str(Relationship.PARENT.label)
