@@ -185,6 +185,8 @@ def plan(small: bool) -> dict[str, dict]:
     sessions = [keys[p] for p in pids if p in keys]
     endpoints = {
         "bare": {"requests": [get("/bench/bare", k) for k in sessions], "expect": 200},
+        # The floor of every member page: the session and the signed-in user, nothing else.
+        "signed_in": {"requests": [get("/bench/signed-in", k) for k in sessions], "expect": 200},
         "dashboard": {"requests": [get("/", k) for k in sessions], "expect": 200},
         "balance": {
             "requests": [get("/api/v1/accounts/balance/", k) for k in sessions],
@@ -456,7 +458,8 @@ def markdown(data: dict) -> str:
         f"per endpoint. Each request carries the session cookie of one of {POOL} signed-in "
         "members (the record pages: the 32 long-record members), rotating, so the 32 requests "
         "in flight are 32 different members. Ratios are to the bare view measured in the same "
-        "run against the same server.",
+        "run against the same server. `signed_in` answers the bare view's JSON after reading "
+        "the session and the signed-in user: the floor every member page and API pays.",
         "",
     ]
     for label, results, persons in (

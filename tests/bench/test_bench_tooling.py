@@ -134,10 +134,12 @@ def test_sessions_for_the_load_tool_are_signed_in_members():
 
 
 @pytest.mark.django_db
-def test_bare_view_exists_only_with_bench_endpoints(client, monkeypatch, settings):
+def test_bench_views_exist_only_with_bench_endpoints(client_for, alice, monkeypatch, settings):
     import portal.urls
 
+    client = client_for(alice)
     assert client.get("/bench/bare").status_code == 404
+    assert client.get("/bench/signed-in").status_code == 404
     monkeypatch.setenv("BENCH_ENDPOINTS", "true")
     try:
         importlib.reload(portal.urls)
@@ -145,6 +147,8 @@ def test_bare_view_exists_only_with_bench_endpoints(client, monkeypatch, setting
         response = client.get("/bench/bare")
         assert response.status_code == 200
         assert response.json() == {"status": "ok"}
+        response = client.get("/bench/signed-in")
+        assert response.json() == {"status": "ok", "signed_in": True}
     finally:
         monkeypatch.delenv("BENCH_ENDPOINTS")
         importlib.reload(portal.urls)
