@@ -64,7 +64,7 @@ def expenses_for(
 
 
 @dataclass(frozen=True)
-class ExpenseLine:
+class RecentExpense:
     """A row of the dashboard's "latest expenses": where, and the split."""
 
     id: int
@@ -84,13 +84,13 @@ _LATEST_EXPENSES_SQL = (
 )
 
 
-def latest_expenses(person: InsuredPerson, *, limit: int = 5) -> list[ExpenseLine]:
+def latest_expenses(person: InsuredPerson, *, limit: int = 5) -> list[RecentExpense]:
     """The newest ``limit`` expenses, as ``expenses_for`` orders them, without
     parts and lines. Read on every dashboard request: plain SQL on the
     ``claims_patient_recent`` index, no model instances."""
     with connection.cursor() as cursor:
         cursor.execute(_LATEST_EXPENSES_SQL, [person.pk, limit])
-        return [ExpenseLine(*row) for row in cursor.fetchall()]
+        return [RecentExpense(*row) for row in cursor.fetchall()]
 
 
 def keyset(expense: Expense) -> str:
