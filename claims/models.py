@@ -347,17 +347,19 @@ class SettlementEntry(models.Model):
         SettlementBatch,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
-        db_index=False,  # BRIN, see below
+        db_index=False,  # claims_entry_batch starts with it
         related_name="entries",
     )
     chunk = models.IntegerField(null=True)
 
-    # The index finding a batch's rows is made by migration 0002: BRIN on
-    # PostgreSQL (rows arrive in batch order, so it costs almost nothing per
-    # insert, where a B-tree entry per row costs about as much as the row).
-
     class Meta:
         verbose_name_plural = "settlement entries"
+        indexes = [
+            # A batch's claims in expense order: the staff page (keyset) and
+            # the CSV. Rows arrive in that order, so each insert lands on the
+            # rightmost leaf (PostgreSQL's fast path).
+            models.Index(fields=["batch", "expense"], name="claims_entry_batch"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.batch_id}:{self.expense_id}{'-' if self.reversal else ''}"
