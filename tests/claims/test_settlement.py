@@ -322,3 +322,56 @@ def test_a_batch_settling_an_expense_and_then_its_reversal_lists_both(
         ["reversal", "", "", "", "", "-2,240.00"],
     ]
     assert ledger_offenders().clean
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refund_during_a_chunk_waits_for_it_and_is_settled_later(
+    policies, alice, hospital, claims_worker
+):
+    import threading
+
+    from django.db import connections
+
+    _many(policies, hospital, alice, 4)
+    last = Expense.objects.filter(institution=hospital).order_by("-id").first()
+    batch = settlement_start(period=timezone.localdate(), cutoff=timezone.now(), enqueue=False)[0]
+    w = claims_worker
+    w.start(CLAIMS_SETTLEMENT_CHUNK_SIZE="10", CLAIMS_SETTLEMENT_PAUSE_INSIDE_CHUNK="3")
+    w.send(settle_batch, batch.pk)
+
+    def in_chunk():
+        with connection.cursor() as c:
+            c.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state = 'idle in transaction' AND pid <> pg_backend_pid()"
+            )
+            return c.fetchone()[0] > 0
+
+    wait_for(in_chunk, what="the worker to hold its chunk open")
+    # the refund (another connection) meets the chunk's claim on the queue row
+    done = {}
+
+    def refund():
+        try:
+            done["expense"] = expense_reverse(institution=hospital, expense_id=last.pk)
+        finally:
+            connections.close_all()
+
+    t = threading.Thread(target=refund)
+    t.start()
+    t.join(timeout=60)
+    assert not t.is_alive() and done["expense"].status == "reversed"
+    wait_for(lambda: SettlementBatch.objects.get(pk=batch.pk).status == "done", what="done")
+
+    # the chunk settled all four (the refund came after its claim), and the
+    # refund queued a reversal instead of escaping settlement
+    batch.refresh_from_db()
+    assert (batch.expense_count, batch.reversal_count) == (4, 0)
+    work = SettlementWork.objects.get()
+    assert (work.expense_id, work.kind) == (last.pk, "reversal")
+    later = settlement_start(period=dt.date(2030, 1, 1), cutoff=timezone.now(), enqueue=False)[0]
+    settlement_run_batch(batch_id=later.pk)
+    later.refresh_from_db()
+    assert (later.reversal_count, later.reversed_fen) == (1, last.fund_fen)
+    assert not SettlementWork.objects.exists()
+    assert ledger_offenders().clean
