@@ -354,6 +354,17 @@ class Builder:
                         "retiree_monthly_credit_fen": retiree,
                     },
                 )
+        # Pockets get fixed ids (current_id/prior_id); accounts made through the
+        # ORM (these two, institution payables later) must be numbered past them,
+        # even in a database whose sequence has moved on (e.g. the test database).
+        from django.db import connection
+
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT setval(pg_get_serial_sequence('accounts_ledgeraccount', 'id'), "
+                "GREATEST((SELECT COALESCE(max(id), 0) FROM accounts_ledgeraccount), %s))",
+                [prior_id(self.persons)],
+            )
         self.receivable = system_account(AccountKind.CONTRIBUTIONS_RECEIVABLE).pk
         self.pooled = system_account(AccountKind.POOLED_FUND).pk
         self.policies = {
