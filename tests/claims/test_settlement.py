@@ -204,6 +204,16 @@ def test_settlement_survives_a_sigkill_mid_batch_and_a_restart(
     _assert_settled_exactly_once(hospital)
 
 
+def _worker_holds_a_chunk() -> bool:
+    """Another connection (the worker) sits inside an open chunk transaction."""
+    with connection.cursor() as c:
+        c.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND state = 'idle in transaction' AND pid <> pg_backend_pid()"
+        )
+        return c.fetchone()[0] > 0
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_sigkill_inside_a_chunk_leaves_nothing_of_it(policies, alice, hospital, claims_worker):
     _many(policies, hospital, alice, 6)
@@ -212,20 +222,10 @@ def test_a_sigkill_inside_a_chunk_leaves_nothing_of_it(policies, alice, hospital
     proc = w.start(CLAIMS_SETTLEMENT_CHUNK_SIZE="3", CLAIMS_SETTLEMENT_PAUSE_INSIDE_CHUNK="30")
 
     w.send(settle_batch, batch.pk)
-    from django.db import connection
-
-    def in_chunk():
-        with connection.cursor() as c:
-            c.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND state = 'idle in transaction' AND pid <> pg_backend_pid()"
-            )
-            return c.fetchone()[0] > 0
-
-    wait_for(in_chunk, what="the worker to hold a chunk open")
+    wait_for(_worker_holds_a_chunk, what="the worker to hold a chunk open")
     w.kill(proc)
     # PostgreSQL rolls the open chunk back when the connection dies
-    wait_for(lambda: not in_chunk(), what="the killed connection to go")
+    wait_for(lambda: not _worker_holds_a_chunk(), what="the killed connection to go")
 
     batch.refresh_from_db()
     assert (batch.chunks_done, batch.expense_count) == (0, 0)
@@ -339,15 +339,7 @@ def test_a_refund_during_a_chunk_waits_for_it_and_is_settled_later(
     w.start(CLAIMS_SETTLEMENT_CHUNK_SIZE="10", CLAIMS_SETTLEMENT_PAUSE_INSIDE_CHUNK="3")
     w.send(settle_batch, batch.pk)
 
-    def in_chunk():
-        with connection.cursor() as c:
-            c.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND state = 'idle in transaction' AND pid <> pg_backend_pid()"
-            )
-            return c.fetchone()[0] > 0
-
-    wait_for(in_chunk, what="the worker to hold its chunk open")
+    wait_for(_worker_holds_a_chunk, what="the worker to hold its chunk open")
     # the refund (another connection) meets the chunk's claim on the queue row
     done = {}
 
