@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -296,22 +296,36 @@ class PersonViewApi(APIView):
 
 
 class ReviewQueueApi(APIView):
-    """Staff: pending requests, oldest first, with their age in seconds."""
+    """Staff: pending requests, oldest first, with their age in seconds, 20 at
+    a time. The next page's URL is in the ``Link`` header (``rel="next"``),
+    absent on the last page."""
 
     permission_classes = [IsVerifiedStaff]
 
-    @extend_schema(responses=QueueItemOutput(many=True))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "after", str, description="cursor of the next page (from the Link header)"
+            )
+        ],
+        responses=QueueItemOutput(many=True),
+    )
     def get(self, request):
         now = timezone.now()
-        return Response(
+        page, next_cursor = selectors.review_queue(after=request.GET.get("after"))
+        response = Response(
             [
                 {
                     **_link_data(link, request.user),
                     "age_seconds": int((now - link.created_at).total_seconds()),
                 }
-                for link in selectors.review_queue()
+                for link in page
             ]
         )
+        if next_cursor:
+            url = request.build_absolute_uri(f"{request.path}?after={next_cursor}")
+            response["Link"] = f'<{url}>; rel="next"'
+        return response
 
 
 class DecisionInput(serializers.Serializer):

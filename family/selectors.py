@@ -3,7 +3,9 @@ goes through ``portal.access.person_for_viewer``; these selectors read links."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import datetime as dt
+
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from accounts.selectors import pocket_balances
@@ -98,13 +100,35 @@ def document_for_user(user, link_id) -> FamilyLink:
     raise Http404
 
 
-def review_queue() -> QuerySet[FamilyLink]:
-    """Pending links, oldest first."""
-    return (
-        FamilyLink.objects.filter(status=LinkStatus.PENDING)
-        .select_related("member", "relative")
-        .order_by("created_at", "id")
-    )
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def review_cursor(link: FamilyLink) -> str:
+    """Where the next page of the review queue starts: after ``link``."""
+    return f"{(link.created_at - _EPOCH) // dt.timedelta(microseconds=1)}_{link.pk}"
+
+
+def _parse_review_cursor(value: str | None) -> tuple[dt.datetime, int] | None:
+    try:
+        micros, pk = (value or "").split("_", 1)
+        return _EPOCH + dt.timedelta(microseconds=int(micros)), int(pk)
+    except (ValueError, OverflowError):
+        return None
+
+
+def review_queue(*, after: str | None = None, limit: int = 20) -> tuple[list[FamilyLink], str]:
+    """Pending links, oldest first, ``limit`` at a time (keyset on
+    (created_at, id), so a deep page costs what the first does). Returns the
+    page and the cursor of the next one ("" on the last page)."""
+    qs = FamilyLink.objects.filter(status=LinkStatus.PENDING)
+    cursor = _parse_review_cursor(after)
+    if cursor is not None:
+        created_at, pk = cursor
+        qs = qs.filter(Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=pk))
+    page = list(qs.select_related("member", "relative").order_by("created_at", "id")[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    return page, review_cursor(page[-1]) if more else ""
 
 
 def payment_grants_for(*, patient: InsuredPerson) -> list[FamilyLink]:

@@ -205,8 +205,18 @@ def view_member(request, person_id: int):
 @require_GET
 def review_queue(request):
     now = timezone.now()
-    items = [(link, now - link.created_at) for link in selectors.review_queue()]
-    return render(request, "family/review.html", {"items": items, "reject_form": RejectForm()})
+    page, next_cursor = selectors.review_queue(after=request.GET.get("after"))
+    items = [(link, now - link.created_at) for link in page]
+    return render(
+        request,
+        "family/review.html",
+        {
+            "items": items,
+            "next_cursor": next_cursor,
+            "first_page": not request.GET.get("after"),
+            "reject_form": RejectForm(),
+        },
+    )
 
 
 @staff_required
