@@ -20,9 +20,9 @@ class BalanceOutput(serializers.Serializer):
 
 
 def _balance_body(person) -> dict:
-    """The BalanceOutput shape, built directly (a fixed shape read on every
-    app start: no serializer round trip). Amounts as strings, like every
-    decimal in this API."""
+    """The BalanceOutput shape, built directly (a fixed shape asked for on
+    every app start and refresh: no serializer round trip). Amounts as
+    strings, like every decimal in this API."""
     balances = pocket_balances(person)
     return {
         "person_id": person.pk,
