@@ -128,27 +128,51 @@ SELECT (SELECT cardinality(tids) FROM picked),
        coalesce(sum(fund_fen) FILTER (WHERE kind = 'expense'), 0),
        count(*) FILTER (WHERE kind = 'reversal'),
        coalesce(sum(fund_fen) FILTER (WHERE kind = 'reversal'), 0),
-       coalesce(max(expense_id), 0)
+       coalesce(max(expense_id), 0),
+       min(expense_id) FILTER (WHERE kind = 'expense'),
+       max(expense_id) FILTER (WHERE kind = 'expense')
 FROM claimed
 """
 
 
 class Claimed:
-    """What one chunk claimed: counts and fund parts per kind, highest id."""
+    """What one chunk claimed: counts and fund parts per kind, the highest id
+    of all, and the lowest and highest id of the expenses (not reversals)."""
 
     def __init__(self) -> None:
         self.count = self.fund = self.r_count = self.r_fund = self.last = 0
+        self.lowest: int | None = None
+        self.highest: int | None = None
 
-    def add(self, count: int, fund: int, r_count: int, r_fund: int, last: int) -> None:
+    def add(
+        self,
+        count: int,
+        fund: int,
+        r_count: int,
+        r_fund: int,
+        last: int,
+        lowest: int | None = None,
+        highest: int | None = None,
+    ) -> None:
         self.count += count
         self.fund += int(fund)
         self.r_count += r_count
         self.r_fund += int(r_fund)
         self.last = max(self.last, last)
+        self.lowest = _lower(self.lowest, lowest)
+        self.highest = _higher(self.highest, highest)
 
     @property
     def total(self) -> int:
         return self.count + self.r_count
+
+
+def _lower(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _higher(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def _claim(params: dict) -> Claimed:
@@ -180,7 +204,7 @@ def _claim(params: dict) -> Claimed:
             if kind == Kind.REVERSAL:
                 got.add(0, 0, 1, fund, pk)
             else:
-                got.add(1, fund, 0, 0, pk)
+                got.add(1, fund, 0, 0, pk, pk, pk)
         return got
     after = params.get("after", 0)
     with connection.cursor() as cursor:
@@ -252,6 +276,8 @@ def _settle_one_chunk(batch_id: int, size: int, hints: dict | None = None) -> bo
         batch.reversal_count += r_count
         batch.fund_fen += int(fund)
         batch.reversed_fen += int(r_fund)
+        batch.lowest_expense_id = _lower(batch.lowest_expense_id, got.lowest)
+        batch.highest_expense_id = _higher(batch.highest_expense_id, got.highest)
         batch.status = SettlementBatch.Status.RUNNING
         batch.expected_count = max(batch.expected_count, batch.done_count)
         batch.save()

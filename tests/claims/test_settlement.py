@@ -367,3 +367,69 @@ def test_a_refund_during_a_chunk_waits_for_it_and_is_settled_later(
     assert (later.reversal_count, later.reversed_fen) == (1, last.fund_fen)
     assert not SettlementWork.objects.exists()
     assert ledger_offenders().clean
+
+
+def test_a_batch_lists_its_own_claims_among_other_institutions_and_days(
+    policies, alice, hospital, pharmacy, django_assert_max_num_queries
+):
+    """The staff page and the CSV find a batch's expenses through the
+    institution's expenses between the batch's lowest and highest id: expenses
+    of another institution in between, of the institution's next batch, and
+    refunded before settlement are not the batch's; its reversals of earlier
+    expenses are, in id order among its expenses, and paging by keyset walks
+    them all exactly once."""
+    from claims.selectors import batch_expense_rows, batch_expenses
+
+    first = []
+    for n in range(7):
+        first.append(_submit(hospital, alice, f"h{n}", 300000))
+        _submit(pharmacy, alice, f"p{n}", 300000)
+    # One expense comes due only after the first cutoff (as one committed
+    # late would): the next batch settles it, inside this batch's id range.
+    late = first[3]
+    SettlementWork.objects.filter(expense=late).update(
+        due_at=timezone.now() + dt.timedelta(hours=1)
+    )
+    day1 = dt.date(2026, 3, 2)
+    for b in settlement_start(period=day1, cutoff=timezone.now(), enqueue=False):
+        settlement_run_batch(batch_id=b.pk, chunk_size=3)
+    batch1 = SettlementBatch.objects.get(institution=hospital, period=day1)
+
+    later = [_submit(hospital, alice, f"later{n}", 300000) for n in range(3)]
+    _submit(pharmacy, alice, "p-later", 300000)
+    expense_reverse(institution=hospital, expense_id=first[1].pk)
+    expense_reverse(institution=hospital, expense_id=first[5].pk)
+    expense_reverse(institution=hospital, expense_id=later[1].pk)  # before settlement
+    day2 = dt.date(2026, 3, 3)
+    day2_cutoff = timezone.now() + dt.timedelta(hours=2)
+    for b in settlement_start(period=day2, cutoff=day2_cutoff, enqueue=False):
+        settlement_run_batch(batch_id=b.pk, chunk_size=2)
+    batch2 = SettlementBatch.objects.get(institution=hospital, period=day2)
+    assert (batch2.expense_count, batch2.reversal_count) == (3, 2)
+
+    def walk(batch, limit):
+        seen, after = [], None
+        while True:
+            with django_assert_max_num_queries(3):
+                page = batch_expenses(batch, after=after, limit=limit)
+            seen += [(e.pk, e.settled_here, e.reversal_settled_here) for e in page]
+            if len(page) < limit:
+                return seen
+            after = page[-1].pk
+
+    expected1 = [(e.pk, True, False) for e in first if e != late]
+    expected2 = sorted(
+        [(first[1].pk, False, True), (first[5].pk, False, True)]
+        + [(e.pk, True, False) for e in (late, later[0], later[2])]
+    )
+    for limit in (1, 2, 3, 100):
+        assert walk(batch1, limit) == expected1
+        assert walk(batch2, limit) == expected2
+
+    rows = [(r[0], r[4]) for r in batch_expense_rows(batch2)]
+    assert rows == [(pk, not here) for pk, here, _rev in expected2]
+    assert [(r[0], r[4]) for r in batch_expense_rows(batch1)] == [
+        (pk, False) for pk, _here, _rev in expected1
+    ]
+    assert (batch1.lowest_expense_id, batch1.highest_expense_id) == (first[0].pk, first[-1].pk)
+    assert (batch2.lowest_expense_id, batch2.highest_expense_id) == (late.pk, later[2].pk)
