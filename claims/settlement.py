@@ -6,8 +6,8 @@ The rules (docs/adr/0005-settlement-exactly-once.md):
   accepted expense not yet settled and per reversal of a settled expense not
   yet settled, written by the transaction that creates the work.
 - A chunk claims work by DELETING queue rows (a row is deleted once, whoever
-  runs the task how often) and records each claimed item in the insert-only
-  ``SettlementEntry``, whose primary key (expense, reversal) lets the database
+  runs the task how often) and records each claimed item (by COPY) in the
+  insert-only ``SettlementEntry``, whose primary key (expense, reversal) lets the database
   itself refuse a second settlement. The wide ``claims_expense`` row is never
   written by settlement.
 - Each chunk is ONE database transaction holding: the claim, its entries, its
@@ -106,7 +106,10 @@ def settlement_start(
 # found again without an index descent. The DELETE is the claim: a row another
 # transaction deleted meanwhile is skipped (READ COMMITTED re-check), so
 # ``claimed`` may be fewer than ``picked`` and ``_claim`` then picks again.
-# Every deleted row becomes one SettlementEntry in the same statement.
+# The statement returns the chunk's totals and its settlement entries as COPY
+# text, which ``_claim`` COPYs into claims_settlemententry in the same
+# transaction: COPY writes a page of rows per WAL record where INSERT ...
+# SELECT writes one per row (settling a million claims took a third longer).
 _CLAIM = """
 WITH picked AS MATERIALIZED (
   SELECT ARRAY(
@@ -119,9 +122,6 @@ WITH picked AS MATERIALIZED (
   DELETE FROM claims_settlementwork w
   WHERE w.ctid = ANY((SELECT tids FROM picked)::tid[])
   RETURNING w.expense_id, w.kind, w.fund_fen
-), entries AS (
-  INSERT INTO claims_settlemententry (expense_id, reversal, batch_id, chunk)
-  SELECT expense_id, kind = 'reversal', %(batch)s, %(chunk)s FROM claimed
 )
 SELECT (SELECT cardinality(tids) FROM picked),
        count(*) FILTER (WHERE kind = 'expense'),
@@ -130,9 +130,15 @@ SELECT (SELECT cardinality(tids) FROM picked),
        coalesce(sum(fund_fen) FILTER (WHERE kind = 'reversal'), 0),
        coalesce(max(expense_id), 0),
        min(expense_id) FILTER (WHERE kind = 'expense'),
-       max(expense_id) FILTER (WHERE kind = 'expense')
+       max(expense_id) FILTER (WHERE kind = 'expense'),
+       string_agg(
+         expense_id::text || CASE kind WHEN 'reversal' THEN E'\\tt\\t' ELSE E'\\tf\\t' END
+         || %(entry_tail)s,
+         ''
+       )
 FROM claimed
 """
+_COPY_ENTRIES = "COPY claims_settlemententry (expense_id, reversal, batch_id, chunk) FROM STDIN"
 
 
 class Claimed:
@@ -207,11 +213,17 @@ def _claim(params: dict) -> Claimed:
                 got.add(1, fund, 0, 0, pk, pk, pk)
         return got
     after = params.get("after", 0)
+    entry_tail = f"{params['batch']}\t{params['chunk']}\n"
     with connection.cursor() as cursor:
         while got.total < limit:
             want = limit - got.total
-            cursor.execute(_CLAIM, {**params, "after": after, "limit": want})
-            picked, *counts = cursor.fetchone()
+            cursor.execute(
+                _CLAIM, {**params, "after": after, "limit": want, "entry_tail": entry_tail}
+            )
+            picked, *counts, entries = cursor.fetchone()
+            if entries:
+                with cursor.cursor.copy(_COPY_ENTRIES) as copy:
+                    copy.write(entries)
             got.add(*counts)
             if counts[0] + counts[2] < picked:
                 continue  # some were taken meanwhile by another batch: pick again
