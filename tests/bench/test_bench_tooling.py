@@ -176,8 +176,24 @@ def test_verdicts_compare_to_the_bare_view_page_one_and_the_small_dataset():
         ("dashboard", "0.40 x bare, p95 60.0 ms", False),
         ("balance", "0.60 x bare, p95 20.0 ms", True),
         ("payment record page 1,000", "0.83 x page 1 (p95 35.0 vs 30.0 ms)", True),
-        ("dashboard at 1,000,000 vs 10,000 persons", "0.95 x (p95 60.0 vs 55.0 ms)", True),
+        (
+            "dashboard at 1,000,000 vs 10,000 persons",
+            "0.95 x each against its run's bare view (req/s 0.95 x; p95 60.0 vs 55.0 ms)",
+            True,
+        ),
     ]
+
+
+def test_the_scale_verdict_compares_each_size_to_its_own_bare_view():
+    """A machine that ran the small size 25% slower throughout (bare view
+    included) does not make the big size look 1.25 x faster, nor a big size
+    that is slower than its own bare view warrants look fine."""
+    big = {"bare": _r(1250, 10), "dashboard": _r(500, 60)}
+    drift = bench_http.verdicts(big, {"bare": _r(1000, 10), "dashboard": _r(400, 55)})[-1]
+    assert drift[2].startswith("1.00 x each against its run's bare view (req/s 1.25 x;")
+    assert drift[3] is True
+    grew = bench_http.verdicts(big, {"bare": _r(1000, 10), "dashboard": _r(480, 55)})[-1]
+    assert grew[2].startswith("0.83 x each") and grew[3] is False
 
 
 def test_request_lists_become_lua_tables():
