@@ -7,9 +7,9 @@ The rules (docs/adr/0005-settlement-exactly-once.md):
   yet settled, written by the transaction that creates the work.
 - A chunk claims work by DELETING queue rows (a row is deleted once, whoever
   runs the task how often) and records each claimed item (by COPY) in the
-  insert-only ``SettlementEntry``, whose primary key (expense, reversal) lets the database
-  itself refuse a second settlement. The wide ``claims_expense`` row is never
-  written by settlement.
+  insert-only ``SettlementEntry``, whose primary key (expense, reversal) lets
+  the database itself refuse a second settlement. The wide ``claims_expense``
+  row is never written by settlement.
 - Each chunk is ONE database transaction holding: the claim, its entries, its
   ``SettlementChunk`` row (unique per batch and number), the batch's counters,
   and ONE ledger transaction keyed ``settlement:<batch>:<chunk>`` (pooled fund

@@ -433,3 +433,32 @@ def test_a_batch_lists_its_own_claims_among_other_institutions_and_days(
     ]
     assert (batch1.lowest_expense_id, batch1.highest_expense_id) == (first[0].pk, first[-1].pk)
     assert (batch2.lowest_expense_id, batch2.highest_expense_id) == (late.pk, later[2].pk)
+
+
+def test_the_migration_fills_the_ranges_of_batches_settled_before_it(policies, alice, hospital):
+    """Batches settled before migration 0005 get their lowest and highest
+    expense id from their entries (reversals left out), so their staff page
+    still lists them."""
+    import importlib
+
+    from django.apps import apps
+
+    from claims.selectors import batch_expenses
+
+    migration = importlib.import_module("claims.migrations.0005_settlement_batch_ranges")
+    first = [_submit(hospital, alice, f"m{n}", 300000) for n in range(3)]
+    batch = settlement_start(period=dt.date(2026, 3, 2), cutoff=timezone.now(), enqueue=False)[0]
+    settlement_run_batch(batch_id=batch.pk)
+    expense_reverse(institution=hospital, expense_id=first[0].pk)
+    again = settlement_start(period=dt.date(2026, 3, 3), cutoff=timezone.now(), enqueue=False)[0]
+    settlement_run_batch(batch_id=again.pk)
+    SettlementBatch.objects.update(lowest_expense_id=None, highest_expense_id=None)
+
+    migration.fill_ranges(apps, None)
+
+    batch.refresh_from_db()
+    again.refresh_from_db()
+    assert (batch.lowest_expense_id, batch.highest_expense_id) == (first[0].pk, first[-1].pk)
+    assert (again.lowest_expense_id, again.highest_expense_id) == (None, None)  # a reversal only
+    assert [e.pk for e in batch_expenses(batch)] == [e.pk for e in first]
+    assert [(e.pk, e.reversal_settled_here) for e in batch_expenses(again)] == [(first[0].pk, True)]
