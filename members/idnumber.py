@@ -1,8 +1,18 @@
-"""Resident identity numbers (GB 11643), as ../shared/DOMAIN.md describes.
+"""Resident identity numbers (GB 11643): the one parser for the whole portal.
 
 Layout: 6-digit region code, 8-digit birth date ``YYYYMMDD``, 3-digit sequence
 (odd = male, even = female), one check character. The check character is
 ``"10X98765432"[sum(d * w) % 11]`` over the first 17 digits.
+
+Every entry point (sign-in, forms, APIs, the import, the admin) goes through
+``parse_id_number`` (or ``looks_like_id_number`` / ``normalise`` for look-ups),
+so one string gets one verdict everywhere. The rules (docs/adr/0007):
+- ASCII space, tab, CR and LF around the number are stripped; a lowercase
+  ``x`` becomes ``X``. Nothing else is normalised.
+- Only the ASCII digits ``0-9`` and ``X`` are accepted. Full-width digits
+  (``１２３``), digits of other scripts and any other character are refused
+  with the code ``non_ascii``: Python's digit class and ``int()`` accept them, so
+  without this rule one number could be written in many ways.
 """
 
 from __future__ import annotations
@@ -17,7 +27,8 @@ from django.utils.translation import gettext_lazy as _
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARACTERS = "10X98765432"
-_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_SHAPE = re.compile(r"[0-9]{17}[0-9X]", re.ASCII)
+_ASCII_SPACE = " \t\r\n"
 MALE, FEMALE = "M", "F"
 
 
@@ -42,21 +53,34 @@ def check_character(first17: str) -> str:
 
 
 def normalise(raw: str) -> str:
-    return (raw or "").strip().upper()
+    """Strip ASCII white space and upper-case ``x``; anything else is kept as
+    it is (and then refused by ``parse_id_number``)."""
+    if not isinstance(raw, str):
+        return ""
+    return raw.strip(_ASCII_SPACE).replace("x", "X")
 
 
 def looks_like_id_number(raw: str) -> bool:
-    return bool(_SHAPE.match(normalise(raw)))
+    """The shape of a number (18 ASCII characters), not its validity."""
+    return bool(_SHAPE.fullmatch(normalise(raw)))
 
 
 def parse_id_number(raw: str, *, today: dt.date | None = None) -> IdentityNumber:
     """Validate ``raw`` and return the number with its derived facts.
 
     Raises ``ValidationError`` with a specific message and code:
-    ``format``, ``checksum``, ``birth_date`` or ``future_birth_date``.
+    ``non_ascii``, ``format``, ``checksum``, ``birth_date`` or ``future_birth_date``.
     """
     value = normalise(raw)
-    if not _SHAPE.match(value):
+    if not value.isascii():
+        raise ValidationError(
+            _(
+                "Type the identity number with ordinary (half-width) digits 0-9 and X; "
+                "full-width digits and other characters are not accepted."
+            ),
+            code="non_ascii",
+        )
+    if not _SHAPE.fullmatch(value):
         raise ValidationError(
             _("An identity number is 17 digits followed by a digit or X (18 characters)."),
             code="format",

@@ -86,3 +86,26 @@ def test_person_create_refuses_a_bad_number_and_stores_nothing():
         person_create(id_number="110105194912310021", name="Nobody")
 
     assert InsuredPerson.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "１１０１０５１９４９１２３１００２Ｘ",  # full-width digits
+        "11010519491231002Ｘ",  # full-width X
+        "١١٠١٠٥١٩٤٩١٢٣١٠٠٢X",  # Arabic-Indic digits
+        "\u300011010519491231002X",  # ideographic space
+        "11010519491231002X\u00a0",  # no-break space
+    ],
+)
+def test_only_ascii_digits_are_accepted(raw):
+    with pytest.raises(ValidationError) as info:
+        parse_id_number(raw, today=TODAY)
+
+    assert info.value.code == "non_ascii"
+
+
+def test_a_trailing_newline_is_stripped_not_matched_by_the_shape():
+    assert parse_id_number("11010519491231002X\n", today=TODAY).value == "11010519491231002X"
+    with pytest.raises(ValidationError):
+        parse_id_number("11010519491231002X\nX", today=TODAY)
