@@ -1,6 +1,6 @@
 """Contributions (缴费记录) and the policy parameters they are computed from.
 
-See ../shared/DOMAIN.md and docs/adr/0002-rollover-and-crediting.md.
+See docs/domain.md and docs/adr/0002-rollover-and-crediting.md.
 """
 
 from __future__ import annotations
