@@ -31,9 +31,11 @@ def _postgresql_only(django_db_setup, django_db_blocker):
                 f"(got {connection.vendor}).",
                 returncode=2,
             )
+        name = connection.settings_dict["NAME"]
+        if not name.startswith("test_"):
+            return  # no test here uses the database: none was set up
         # Let pytest-django empty append-only tables between transactional
         # tests (see portal/db.py); production databases never set this.
-        name = connection.settings_dict["NAME"]
         with connection.cursor() as cursor:
             cursor.execute(f"ALTER DATABASE \"{name}\" SET portal.allow_truncate = 'on'")
             cursor.execute("SET portal.allow_truncate = 'on'")
