@@ -10,8 +10,10 @@ from members.forms import SignInForm
 from . import security_views, views
 from .env import env
 
-handler500 = "portal.views.server_error"
-handler404 = "portal.security_views.not_found"
+handler400 = "portal.error_pages.bad_request"
+handler403 = "portal.error_pages.permission_denied"
+handler404 = "portal.error_pages.page_not_found"
+handler500 = "portal.error_pages.server_error"
 
 api_v1 = [
     path("", include("members.urls_api")),
