@@ -43,9 +43,7 @@ def test_an_unknown_api_path_answers_in_the_one_error_shape(client):
     response = client.get("/api/v1/no-such-thing/")
 
     assert response.status_code == 404
-    assert response.json() == {
-        "error": {"code": "not_found", "message": "未找到。", "fields": {}}
-    }
+    assert response.json() == {"error": {"code": "not_found", "message": "未找到。", "fields": {}}}
 
 
 @pytest.mark.django_db
