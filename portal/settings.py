@@ -302,3 +302,11 @@ LOGGING = {
 # --- Domain -----------------------------------------------------------------
 # The region whose policy parameters the demo and calculator default to.
 PORTAL_DEFAULT_REGION = env("PORTAL_DEFAULT_REGION", default="110100")
+
+# --- Certificates -------------------------------------------------------------
+# The address printed on certificates for checking them (scheme and host, no
+# trailing slash), e.g. https://portal.example.gov.cn; empty: the address the
+# request came to.
+PORTAL_PUBLIC_URL = env("PORTAL_PUBLIC_URL", default="").rstrip("/")
+# The issuer line printed on every certificate.
+CERTIFICATE_ISSUER = env("CERTIFICATE_ISSUER", default="")
