@@ -17,6 +17,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dates import MONTHS
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -76,8 +77,13 @@ def _cursor_of(day: dt.date, pk: int) -> str:
     return f"{day.isoformat()}_{pk}"
 
 
-def _months_chart(chart_id: str, title: str, totals: dict[int, int]) -> dict:
-    return charts.bar_chart(chart_id, title, [(f"{m}", totals.get(m, 0)) for m in range(1, 13)])
+def _months_chart(chart_id: str, title: str, totals: dict[int, int], *, empty_text: str) -> dict:
+    return charts.bar_chart(
+        chart_id,
+        title,
+        [(str(MONTHS[m]), totals.get(m, 0)) for m in range(1, 13)],
+        empty_text=empty_text,
+    )
 
 
 # --- dashboard ---------------------------------------------------------------
@@ -244,7 +250,7 @@ def summary(request):
     person, is_own = _subject(request, Scope.RECORDS)
     today = _today()
     year = _year(request, today.year)
-    contrib_months = sources.contribution_monthly_totals(person, year)
+    contrib_months, contrib_totals = sources.contribution_year(person, year)
     spend_months = sources.expense_monthly_totals(person, year)
     by_care = sources.expense_by_care_type(person, year)
     totals = sources.yearly_totals(person, year)
@@ -265,14 +271,27 @@ def summary(request):
                 )
             people.append(row)
     chart_list = [
-        _months_chart("chart-contrib", _("Contributions paid per month (yuan)"), contrib_months)
+        _months_chart(
+            "chart-contrib",
+            _("Contributions paid per month, employer's and own share (yuan)"),
+            contrib_months,
+            empty_text=_("No contributions were paid in %(year)s.") % {"year": year},
+        ),
+        _months_chart(
+            "chart-spend",
+            _("Medical spending per month (yuan)"),
+            spend_months,
+            empty_text=_("No medical expenses in %(year)s.") % {"year": year},
+        ),
     ]
-    chart_list.append(
-        _months_chart("chart-spend", _("Medical spending per month (yuan)"), spend_months)
-    )
     if by_care:
         chart_list.append(
-            charts.bar_chart("chart-care", _("Spending by care type (yuan)"), by_care)
+            charts.bar_chart(
+                "chart-care",
+                _("Spending by care type (yuan)"),
+                by_care,
+                empty_text=_("No medical expenses in %(year)s.") % {"year": year},
+            )
         )
     return render(
         request,
@@ -283,6 +302,7 @@ def summary(request):
             "year": year,
             "years": list(range(today.year, today.year - 10, -1)),
             "totals": totals,
+            "contributions": contrib_totals,
             "people": people,
             "charts": chart_list,
         },
