@@ -40,7 +40,7 @@ def test_member_portal_pages_match_the_ledger(page, demo, screenshot, live_serve
     expect(page.get_by_text("历年资金").first).to_be_visible()
     rows = page.get_by_test_id("latest-contributions").locator("tbody tr")
     expect(rows).to_have_count(len(latest))
-    expect(rows.first.locator("td").first).to_have_text(latest[0].period.strftime("%Y-%m"))
+    expect(rows.first.locator("th").first).to_have_text(latest[0].period.strftime("%Y-%m"))
     screenshot("member-dashboard-zh")
 
     # Payment record: first page and the filter.
