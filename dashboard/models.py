@@ -33,3 +33,20 @@ class IssuedCertificate(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+class DisplayPreference(models.Model):
+    """How a member likes the portal shown, kept across devices. The elderly
+    mode (长辈版): larger type, higher contrast, the main tasks first."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="display_preference"
+    )
+    elderly_mode = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("display preference")
+        verbose_name_plural = _("display preferences")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: elderly={self.elderly_mode}"

@@ -14,13 +14,14 @@ import segno
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dates import MONTHS
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from members.models import InsuranceType, InsuredPerson
 from members.selectors import person_for_user
@@ -30,7 +31,7 @@ from portal.access import Scope, can_view, person_for_viewer
 from portal.errors import ApplicationError
 from portal.money import format_yuan
 
-from . import certificates, charts, selectors, sources
+from . import certificates, charts, display, selectors, sources
 from . import services as dashboard_services
 from .deduction import serious_illness_deduction_fen
 from .models import CertificateKind, IssuedCertificate
@@ -527,3 +528,21 @@ def ecert_token(request, person_id: int):
             "expires_in": certificates.ECERT_MAX_AGE,
         }
     )
+
+
+# --- display: the elderly mode -------------------------------------------------
+
+
+@require_POST
+def display_mode(request):
+    """Switch the elderly mode on or off (from the header of every page) and
+    go back where the switch was pressed."""
+    on = request.POST.get("elderly") == "1"
+    target = request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = "/"
+    response = redirect(target)
+    display.remember(request, response, on=on)
+    return response

@@ -30,6 +30,7 @@ urlpatterns = [
     path("verify/", dashboard_views.verify, name="verify"),
     path("verify/<str:code>", dashboard_views.verify, name="verify_code"),
     path("healthz", views.healthz, name="healthz"),
+    path("display/", dashboard_views.display_mode, name="display_mode"),
     path("family/", include("family.urls")),
     path("payments/", include("payments.urls")),
     path("staff/settlement/", include("claims.urls")),
