@@ -35,8 +35,8 @@ def test_verify_ledger_fails_on_a_corrupted_copy_listing_every_offender(db):
         )
         cursor.execute(
             "INSERT INTO accounts_journaltransaction (idempotency_key, kind, body_hash, memo, "
-            "created_at) VALUES ('corrupt:1', 'x', '-', '', now()), "
-            "('corrupt:empty', 'x', '-', '', now()) RETURNING id"
+            "created_at, value_date) VALUES ('corrupt:1', 'x', '-', '', now(), current_date), "
+            "('corrupt:empty', 'x', '-', '', now(), current_date) RETURNING id"
         )
         unbalanced_id, empty_id = sorted(r[0] for r in cursor.fetchall())
         cursor.execute(
