@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connection
@@ -40,6 +41,50 @@ def pocket_balances(person: InsuredPerson | int) -> Balances:
     return Balances(
         current_fen=rows.get(AccountKind.MEMBER_CURRENT, 0),
         prior_fen=rows.get(AccountKind.MEMBER_PRIOR, 0),
+    )
+
+
+@dataclass(frozen=True)
+class LatestRollover:
+    year: int
+    amount_fen: int
+
+    @property
+    def as_of(self) -> dt.date:
+        return dt.date(self.year, 12, 31)
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    balances: Balances
+    rollover: LatestRollover | None
+
+
+_SUMMARY_SQL = (
+    "SELECT kind, balance_fen, 0 FROM accounts_ledgeraccount "
+    "WHERE person_id = %s AND kind IN ('member_current', 'member_prior') "
+    "UNION ALL "
+    "SELECT 'rollover', amount_fen, year FROM accounts_rollover "
+    "WHERE person_id = %s AND year = (SELECT MAX(year) FROM accounts_rollover WHERE person_id = %s)"
+)
+
+
+def account_summary(person: InsuredPerson | int) -> AccountSummary:
+    """The person's two pockets and their latest year-end rollover (the
+    dashboard shows both), in one plain query like ``pocket_balances``."""
+    pid = _person_id(person)
+    with connection.cursor() as cursor:
+        cursor.execute(_SUMMARY_SQL, [pid, pid, pid])
+        rows = {kind: (fen, year) for kind, fen, year in cursor.fetchall()}
+    rollover = rows.get("rollover")
+    return AccountSummary(
+        balances=Balances(
+            current_fen=rows.get(AccountKind.MEMBER_CURRENT, (0, 0))[0],
+            prior_fen=rows.get(AccountKind.MEMBER_PRIOR, (0, 0))[0],
+        ),
+        rollover=LatestRollover(year=int(rollover[1]), amount_fen=int(rollover[0]))
+        if rollover
+        else None,
     )
 
 
