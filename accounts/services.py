@@ -404,6 +404,9 @@ class RolloverResult:
     batches: int
 
 
+ROLLOVER_KIND = "rollover"
+
+
 def rollover_key(year: int, person_id: int) -> str:
     return f"rollover:{year}:{person_id}"
 
@@ -449,9 +452,6 @@ def _open_closing(year: int) -> YearEndClosing:
             )
     closing, _created = YearEndClosing.objects.get_or_create(year=year)
     return closing
-
-
-ROLLOVER_KIND = "rollover"
 
 
 def rollover_year(
