@@ -6,7 +6,7 @@ The caller must have obtained ``person`` through ``portal.access.person_for_view
 
 from __future__ import annotations
 
-from accounts.selectors import Balances, pocket_balances
+from accounts.selectors import AccountSummary, Balances, account_summary, pocket_balances
 from claims import selectors as claims_selectors
 from claims.models import CareType
 from members.models import InsuredPerson
@@ -15,6 +15,11 @@ from payments import selectors as payments_selectors
 
 def balances(person: InsuredPerson) -> Balances:
     return pocket_balances(person)
+
+
+def account(person: InsuredPerson) -> AccountSummary:
+    """Both pockets and the latest year-end rollover, in one query."""
+    return account_summary(person)
 
 
 def contributions(

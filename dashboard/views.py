@@ -93,7 +93,9 @@ def _months_chart(chart_id: str, title: str, totals: dict[int, int], *, empty_te
 def _dashboard_context(request, person: InsuredPerson, *, show_balance: bool, show_records: bool):
     ctx: dict = {"subject": person, "show_balance": show_balance, "show_records": show_records}
     if show_balance and person.has_personal_account:
-        ctx["balances"] = sources.balances(person)
+        account = sources.account(person)
+        ctx["balances"] = account.balances
+        ctx["rollover"] = account.rollover
     if show_records:
         ctx["contributions"] = sources.latest_contributions(person, limit=5)
         ctx["expenses"] = sources.latest_expenses(person, limit=5)
