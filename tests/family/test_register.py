@@ -11,6 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 
 from audit.models import AuditEvent
 from family import services
@@ -29,6 +30,12 @@ NOT_VERIFIED = (
     "those of a person insured with us; to pay from your account, the relative must also "
     "be insured in your province. Please check both, or ask at the counter."
 )
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    with translation.override("en"):
+        yield
 
 
 class Stranger:
