@@ -1,8 +1,10 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .idnumber import looks_like_id_number
+from .auth import meant_as_id_number
+from .idnumber import looks_like_id_number, parse_id_number
 from .models import InsuredPerson, User
 from .selectors import person_by_id_number
 
@@ -44,7 +46,28 @@ class InsuredPersonAdmin(admin.ModelAdmin):
         return False
 
     def get_search_results(self, request, queryset, search_term):
-        if looks_like_id_number(search_term):
-            person = person_by_id_number(search_term)
+        """A term meant as an identity number goes through the one parser: a
+        good one finds its person by the look-up hash, a bad one (full-width
+        digits, a wrong check character, ...) finds nobody and the page says
+        why with a 400 (``changelist_view``)."""
+        if meant_as_id_number(search_term) or looks_like_id_number(search_term):
+            try:
+                number = parse_id_number(search_term)
+            except ValidationError as exc:
+                request._id_number_search_error = exc.messages[0]
+                return queryset.none(), False
+            person = person_by_id_number(number.value)
             return queryset.filter(pk=person.pk if person else None), False
         return super().get_search_results(request, queryset, search_term)
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        error = getattr(request, "_id_number_search_error", None)
+        if error:
+            messages.error(
+                request, _("Identity number: %(error)s") % {"error": error}, fail_silently=True
+            )
+            if hasattr(response, "render") and not response.is_rendered:
+                response.render()
+            response.status_code = 400
+        return response

@@ -197,6 +197,9 @@ STORAGES = {
 PRIVATE_MEDIA_ROOT = Path(env("PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private")))
 # Family-account documents (PDF, JPEG, PNG): the largest accepted upload.
 FAMILY_UPLOAD_MAX_BYTES = env.int("FAMILY_UPLOAD_MAX_BYTES", default=5 * 1024 * 1024)
+# Adding a relative: how many requests a member may make per day that name
+# nobody insured with that name (docs/adr/0009); then refused until tomorrow.
+FAMILY_CHECK_FAILURES_PER_DAY = env.int("FAMILY_CHECK_FAILURES_PER_DAY", default=5)
 
 # --- E-mail -----------------------------------------------------------------
 MAILERS = {

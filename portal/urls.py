@@ -5,7 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from dashboard import views as dashboard_views
-from members.forms import SignInForm
+from members.views import SignInView
 
 from . import security_views, views
 from .env import env
@@ -36,9 +36,7 @@ urlpatterns = [
     path("staff/settlement/", include("claims.urls")),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(
-            authentication_form=SignInForm, redirect_authenticated_user=True
-        ),
+        SignInView.as_view(),
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -48,11 +48,16 @@ def _forget_cached_users(_postgresql_only):
     Only those entries are dropped (REDIS_URL may name a shared database)."""
     from django.core.cache import cache
 
-    pattern = cache.make_key(user_cache_key("*"))
     client = cache._cache.get_client(write=True)
-    keys = list(client.scan_iter(match=pattern, count=1000))
-    if keys:
-        client.delete(*keys)
+    # ... and so must the family check counters of an earlier run's members
+    # (family.services: failed relative checks per member and day).
+    for pattern in (
+        cache.make_key(user_cache_key("*")),
+        cache.make_key("family:relative-check-failures:*"),
+    ):
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        if keys:
+            client.delete(*keys)
 
 
 @pytest.fixture(autouse=True)
