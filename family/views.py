@@ -113,9 +113,19 @@ def link_detail(request, pk: int):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def link_end(request, pk: int):
+    """Ending a link cannot be undone (a new request and review would be
+    needed): GET, or a POST without ``confirm``, shows what ending means and
+    asks once more; the confirming POST ends it."""
     link = selectors.link_for_user(request.user, pk)
+    if request.method == "GET" or request.POST.get("confirm") != "yes":
+        is_member = link.member.user_id == request.user.pk
+        return render(
+            request,
+            "family/end_confirm.html",
+            {"link": link, "is_member": is_member},
+        )
     try:
         services.link_end(link=link, user=request.user, request=request)
     except ApplicationError as exc:
