@@ -21,6 +21,7 @@ from family.selectors import payment_grants_for
 from members.models import InsuredPerson
 from members.selectors import person_by_id_number
 from portal.errors import ApplicationError, Conflict
+from portal.money import MAX_EXPENSE_FEN, MAX_EXPENSE_LINE_FEN, format_yuan
 
 from .models import (
     BenefitPolicy,
@@ -183,6 +184,28 @@ def _validate(
                 _("Line %(n)d: the amount must be above zero.") % {"n": i + 1},
                 fields={f"lines[{i}].amount": [_("Must be above zero.")]},
             )
+        if line.amount_fen > MAX_EXPENSE_LINE_FEN:
+            raise ApplicationError(
+                _("Line %(n)d: the amount is too large: at most %(max)s yuan.")
+                % {"n": i + 1, "max": format_yuan(MAX_EXPENSE_LINE_FEN)},
+                code="amount_too_large",
+                fields={f"lines[{i}].amount": [_("Too large.")]},
+            )
+    # Each line is bounded above, so this sum cannot overflow a bigint; the
+    # whole expense has its own, stated maximum (docs/adr/0007).
+    total = sum(line.amount_fen for line in lines)
+    if total > MAX_EXPENSE_FEN:
+        raise ApplicationError(
+            _("The expense total is too large: at most %(max)s yuan.")
+            % {"max": format_yuan(MAX_EXPENSE_FEN)},
+            code="amount_too_large",
+            fields={
+                "lines": [
+                    _("The lines add up to more than %(max)s yuan.")
+                    % {"max": format_yuan(MAX_EXPENSE_FEN)}
+                ]
+            },
+        )
 
 
 def _accumulator_for_update(person: InsuredPerson, year: int, pool: str) -> FundAccumulator:
