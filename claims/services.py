@@ -143,7 +143,7 @@ def _replay(institution: Institution, key: str, request_hash: str) -> Expense | 
 def _validate(
     *, institution: Institution, key: str, service_date: dt.date, care_type: str, lines
 ) -> None:
-    if not key or len(key) > 100:
+    if not key or len(key) > 100 or not key.isprintable():
         raise ApplicationError(
             _("Send an Idempotency-Key header of 1 to 100 characters."),
             code="idempotency_key_missing",
