@@ -127,3 +127,14 @@ def test_the_token_endpoint_still_takes_plain_json(alice):
 
     assert response.status_code == 200
     assert response.json()["token"]
+
+
+def test_a_body_over_the_default_limit_is_a_413(db, settings):
+    # given: Django's default limit (2.5 MB), and a JSON body just over it
+    size = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    body = '{"username": "' + "x" * size + '"}'
+
+    response = APIClient().post("/api/v1/auth/token/", body, content_type="application/json")
+
+    assert response.status_code == 413
+    assert _shape(response)["code"] == "request_too_large"
