@@ -65,6 +65,10 @@ STAFF_QUERIES = [
     ("/admin/claims/settlementbatch/", "status__exact"),
     ("/admin/members/insuredperson/", "q"),
     ("/admin/audit/auditevent/", "p"),
+    ("/admin/claims/benefitpolicy/", "year__exact"),
+    ("/admin/payments/policyyear/", "year"),
+    ("/admin/payments/contribution/", "person__id__exact"),
+    ("/admin/payments/contribution/", "o"),
 ]
 MEMBER_PATHS = [
     f"/family/view/{HUGE}/",
