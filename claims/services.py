@@ -23,6 +23,7 @@ from members.idnumber import parse_id_number
 from members.models import InsuredPerson
 from members.selectors import person_by_id_number
 from portal.errors import ApplicationError, Conflict
+from portal.money import MAX_EXPENSE_FEN, MAX_EXPENSE_LINE_FEN, format_yuan
 
 from .models import (
     BenefitPolicy,
@@ -144,7 +145,7 @@ def _replay(institution: Institution, key: str, request_hash: str) -> Expense | 
 def _validate(
     *, institution: Institution, key: str, service_date: dt.date, care_type: str, lines
 ) -> None:
-    if not key or len(key) > 100:
+    if not key or len(key) > 100 or not key.isprintable():
         raise ApplicationError(
             _("Send an Idempotency-Key header of 1 to 100 characters."),
             code="idempotency_key_missing",
@@ -185,6 +186,28 @@ def _validate(
                 _("Line %(n)d: the amount must be above zero.") % {"n": i + 1},
                 fields={f"lines[{i}].amount": [_("Must be above zero.")]},
             )
+        if line.amount_fen > MAX_EXPENSE_LINE_FEN:
+            raise ApplicationError(
+                _("Line %(n)d: the amount is too large: at most %(max)s yuan.")
+                % {"n": i + 1, "max": format_yuan(MAX_EXPENSE_LINE_FEN)},
+                code="amount_too_large",
+                fields={f"lines[{i}].amount": [_("Too large.")]},
+            )
+    # Each line is bounded above, so this sum cannot overflow a bigint; the
+    # whole expense has its own, stated maximum (docs/adr/0007).
+    total = sum(line.amount_fen for line in lines)
+    if total > MAX_EXPENSE_FEN:
+        raise ApplicationError(
+            _("The expense total is too large: at most %(max)s yuan.")
+            % {"max": format_yuan(MAX_EXPENSE_FEN)},
+            code="amount_too_large",
+            fields={
+                "lines": [
+                    _("The lines add up to more than %(max)s yuan.")
+                    % {"max": format_yuan(MAX_EXPENSE_FEN)}
+                ]
+            },
+        )
 
 
 def _accumulator_for_update(person: InsuredPerson, year: int, pool: str) -> FundAccumulator:

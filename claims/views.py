@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import messages
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -12,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from audit.services import audit_record
+from portal.csvsafe import csv_writer
 from portal.money import format_yuan
 from portal.security import staff_required
 
@@ -104,7 +103,7 @@ class _Echo:
 def batch_csv(request, batch_id: int):
     batch = get_object_or_404(SettlementBatch, pk=batch_id)
     audit_record(actor=request.user, action="settlement.export", target=batch, request=request)
-    writer = csv.writer(_Echo())
+    writer = csv_writer(_Echo())
 
     def rows():
         yield "\ufeff" + writer.writerow(

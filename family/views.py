@@ -235,6 +235,10 @@ def review_queue(request):
 @require_POST
 def review_decide(request, pk: int):
     decision = request.POST.get("decision")
+    reason = request.POST.get("reason", "")
+    if "\x00" in reason:  # PostgreSQL text cannot hold it: say so, never a 500
+        messages.error(request, _("The reason contains a character that cannot be stored."))
+        return redirect("family:review")
     try:
         if decision == "approve":
             services.link_approve(link_id=pk, reviewer=request.user, request=request)
@@ -243,7 +247,7 @@ def review_decide(request, pk: int):
             services.link_reject(
                 link_id=pk,
                 reviewer=request.user,
-                reason=request.POST.get("reason", ""),
+                reason=reason,
                 request=request,
             )
             messages.success(request, _("Rejected. The member will be told by e-mail."))
