@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format install worker messages bench browser clean
+.PHONY: run test lint format install worker messages bench browser clean serve-prod backup-verify
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@scripts/bootstrap
@@ -18,6 +18,12 @@ run: install
 	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
 	DEBUG=$${DEBUG:-true} scripts/serve
+
+## Serve as production does: gunicorn (deploy/gunicorn.conf.py), DEBUG off, whitenoise
+serve-prod: install
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput
+	VENV=$(VENV) scripts/serve-prod
 
 ## The whole suite on real PostgreSQL and Redis (never SQLite)
 test: install browser
