@@ -291,14 +291,24 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
-
 # --- Domain -----------------------------------------------------------------
 # The region whose policy parameters the demo and calculator default to.
 PORTAL_DEFAULT_REGION = env("PORTAL_DEFAULT_REGION", default="110100")
+
+# --- Operations (issue 17: serving, logs, metrics, errors, queues, replica) ---
+# Kept in one block to ease merges; docs/operating.md explains each knob.
+from .logging import configure_structlog, logging_config  # noqa: E402
+
+# Structured JSON logs (django-structlog): request id, user id, route, time taken.
+INSTALLED_APPS.append("django_structlog")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django_otp.middleware.OTPMiddleware") + 1,
+    "portal.observability.RequestLogMiddleware",
+)
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+LOGGING = logging_config(level=env("LOG_LEVEL", default="INFO"), fmt=LOG_FORMAT)
+configure_structlog()
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
+DJANGO_STRUCTLOG_USER_ID_FIELD = "pk"
+DJANGO_STRUCTLOG_COMMAND_LOGGING_ENABLED = False
