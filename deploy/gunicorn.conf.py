@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-from pathlib import Path
 
 from gunicorn.glogging import Logger
 
@@ -83,17 +81,9 @@ logger_class = AccessLogger
 
 # --- Prometheus multiprocess mode (docs/operating.md) -------------------------
 # With several workers each keeps its own counters; prometheus_client adds them
-# up from files under PROMETHEUS_MULTIPROC_DIR. The directory is emptied when
-# the master starts, and a dead worker's live gauges are dropped.
-def on_starting(server):
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if directory:
-        path = Path(directory)
-        if path.exists():
-            shutil.rmtree(path)
-        path.mkdir(parents=True, exist_ok=True)
-
-
+# up from files under PROMETHEUS_MULTIPROC_DIR. The directory must exist and be
+# empty before the master starts (scripts/serve-prod and the systemd unit's
+# ExecStartPre empty it); a dead worker's files are marked here.
 def child_exit(server, worker):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess

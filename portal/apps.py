@@ -6,6 +6,8 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self):
+        from .metrics import connect_metrics
         from .observability import connect_request_log_signals
 
         connect_request_log_signals()
+        connect_metrics()

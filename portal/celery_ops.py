@@ -19,3 +19,22 @@ def _configure_logging(**kwargs):
 def connect(app) -> None:
     setup_logging.connect(_configure_logging, weak=False)
     app.steps["worker"].add(DjangoStructLogInitStep)
+    connect_worker_metrics()
+
+
+def _start_metrics_server(**kwargs):
+    # A worker's own /metrics (task outcomes, database timings) on loopback,
+    # for a Prometheus on the same machine; off unless METRICS_WORKER_PORT is set.
+    import os
+
+    port = os.environ.get("METRICS_WORKER_PORT")
+    if port:
+        from prometheus_client import start_http_server
+
+        start_http_server(int(port), addr=os.environ.get("METRICS_WORKER_ADDR", "127.0.0.1"))
+
+
+def connect_worker_metrics() -> None:
+    from celery.signals import worker_init
+
+    worker_init.connect(_start_metrics_server, weak=False)

@@ -299,6 +299,13 @@ PORTAL_DEFAULT_REGION = env("PORTAL_DEFAULT_REGION", default="110100")
 # Kept in one block to ease merges; docs/operating.md explains each knob.
 from .logging import configure_structlog, logging_config  # noqa: E402
 
+# Prometheus metrics at /metrics (portal/metrics.py): from these addresses, or
+# from anywhere with `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+METRICS_TOKEN = env_secret("METRICS_TOKEN") or ""
+MIDDLEWARE.insert(0, "portal.metrics.MetricsMiddleware")
+SECURE_REDIRECT_EXEMPT.append(r"^metrics$")  # scraped over plain HTTP on the host
+
 # Structured JSON logs (django-structlog): request id, user id, route, time taken.
 INSTALLED_APPS.append("django_structlog")
 MIDDLEWARE.insert(

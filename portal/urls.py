@@ -9,6 +9,7 @@ from members.forms import SignInForm
 
 from . import security_views, views
 from .env import env
+from .metrics import metrics_view
 
 handler500 = "portal.views.server_error"
 handler404 = "portal.security_views.not_found"
@@ -28,6 +29,7 @@ urlpatterns = [
     path("verify/", dashboard_views.verify, name="verify"),
     path("verify/<str:code>", dashboard_views.verify, name="verify_code"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("family/", include("family.urls")),
     path("payments/", include("payments.urls")),
     path("staff/settlement/", include("claims.urls")),

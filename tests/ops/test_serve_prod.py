@@ -101,6 +101,17 @@ def test_serve_prod_serves_a_page_static_files_and_healthz(served):
     assert missing[0] == 404
     assert b"URLconf" not in missing[2]
 
+    # Metrics in multiprocess mode: the workers' counters added up.
+    for _ in range(4):
+        fetch(f"{base}/healthz")
+    metrics = fetch(f"{base}/metrics")
+    assert metrics[0] == 200
+    text = metrics[2].decode()
+    assert 'portal_http_requests_total{method="GET",status="200",view="healthz"} 5.0' in text
+    assert 'portal_settlement_work_pending{kind="expense"} 0.0' in text
+    refused = fetch(f"{base}/metrics", {"X-Forwarded-For": "203.0.113.9"})
+    assert refused[0] == 403
+
     # The access log: JSON lines with the path only and the request id.
     time.sleep(0.5)
     access = [
@@ -110,6 +121,8 @@ def test_serve_prod_serves_a_page_static_files_and_healthz(served):
     ]
     by_path = {line["path"]: line for line in access}
     assert by_path["/healthz"]["status"] == 200
-    assert by_path["/healthz"]["request_id"] == health[1]["X-Request-ID"]
+    healthz_ids = [line["request_id"] for line in access if line["path"] == "/healthz"]
+    assert health[1]["X-Request-ID"] in healthz_ids
+    assert len(healthz_ids) == 5
     assert "/no-such-page/[id-number]" in by_path
     assert "110105198503150115" not in log.read_text()
