@@ -47,7 +47,7 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "portal-web"
 
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+_ID_NUMBER = re.compile(r"\d{17}[\dXx]")
 
 
 class AccessLogger(Logger):

@@ -15,7 +15,9 @@ from typing import Any
 
 import structlog
 
-ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+# Any run of 17 digits and a digit or X, even inside a longer token: masking
+# too much is harmless, missing one is not.
+ID_NUMBER = re.compile(r"\d{17}[\dXx]")
 ID_NUMBER_MASK = "[id-number]"
 
 

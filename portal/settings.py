@@ -319,3 +319,16 @@ DJANGO_STRUCTLOG_CELERY_ENABLED = True
 DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
 DJANGO_STRUCTLOG_USER_ID_FIELD = "pk"
 DJANGO_STRUCTLOG_COMMAND_LOGGING_ENABLED = False
+
+# Error reports (sentry-sdk): off unless SENTRY_DSN is set; personal data is
+# scrubbed before sending (portal/sentry.py).
+SENTRY_DSN = env_secret("SENTRY_DSN") or ""
+if SENTRY_DSN:
+    from .sentry import init_sentry
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", default="production"),
+        release=env("SENTRY_RELEASE", default=""),
+        traces_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
