@@ -297,6 +297,8 @@ PORTAL_DEFAULT_REGION = env("PORTAL_DEFAULT_REGION", default="110100")
 
 # --- Operations (issue 17: serving, logs, metrics, errors, queues, replica) ---
 # Kept in one block to ease merges; docs/operating.md explains each knob.
+from kombu import Queue  # noqa: E402
+
 from .logging import configure_structlog, logging_config  # noqa: E402
 
 # Prometheus metrics at /metrics (portal/metrics.py): from these addresses, or
@@ -332,3 +334,33 @@ if SENTRY_DSN:
         release=env("SENTRY_RELEASE", default=""),
         traces_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
     )
+
+# Celery queues per kind of task (portal/celery_ops.py): workers on other
+# machines take one kind each (`celery -A portal worker -Q settlement`); a
+# worker started without -Q consumes all of them.
+CELERY_KIND_QUEUES = {
+    "settlement": env("CELERY_QUEUE_SETTLEMENT", default="settlement"),
+    "notifications": env("CELERY_QUEUE_NOTIFICATIONS", default="notifications"),
+    "imports": env("CELERY_QUEUE_IMPORTS", default="imports"),
+    "default": CELERY_TASK_DEFAULT_QUEUE,
+}
+CELERY_TASK_QUEUES = [Queue(q) for q in dict.fromkeys(CELERY_KIND_QUEUES.values())]
+CELERY_TASK_ROUTES = ("portal.celery_ops.route_task",)
+# (hard, soft) seconds per kind; the broker's visibility timeout (above) stays
+# longer than the longest.
+CELERY_KIND_TIME_LIMITS = {
+    "settlement": (CELERY_TASK_TIME_LIMIT, CELERY_TASK_SOFT_TIME_LIMIT),
+    "imports": (
+        env.int("CELERY_IMPORT_TIME_LIMIT", default=900),
+        env.int("CELERY_IMPORT_TIME_LIMIT", default=900) - 30,
+    ),
+    "notifications": (
+        env.int("CELERY_NOTIFICATION_TIME_LIMIT", default=120),
+        env.int("CELERY_NOTIFICATION_TIME_LIMIT", default=120) - 20,
+    ),
+    "default": (CELERY_TASK_TIME_LIMIT, CELERY_TASK_SOFT_TIME_LIMIT),
+}
+CELERY_TASK_ANNOTATIONS = ("portal.celery_ops.TaskPolicy",)
+CELERY_MAX_RETRIES = env.int("CELERY_MAX_RETRIES", default=5)
+CELERY_RETRY_BACKOFF = env.int("CELERY_RETRY_BACKOFF", default=5)  # seconds, doubled each try
+CELERY_RETRY_BACKOFF_MAX = env.int("CELERY_RETRY_BACKOFF_MAX", default=600)
