@@ -25,6 +25,10 @@ serve-prod: install
 	$(PY) manage.py migrate --noinput
 	VENV=$(VENV) scripts/serve-prod
 
+## Dump DATABASE_URL, restore it into a scratch database, verify ledger and audit trail
+backup-verify: install
+	VENV=$(VENV) scripts/backup-verify $(if $(ANCHOR_FILE),--anchor-file $(ANCHOR_FILE))
+
 ## The whole suite on real PostgreSQL and Redis (never SQLite)
 test: install browser
 	@exports=$$($(PY) -m portal.preflight) || exit 2; eval "$$exports"; \
