@@ -364,3 +364,29 @@ CELERY_TASK_ANNOTATIONS = ("portal.celery_ops.TaskPolicy",)
 CELERY_MAX_RETRIES = env.int("CELERY_MAX_RETRIES", default=5)
 CELERY_RETRY_BACKOFF = env.int("CELERY_RETRY_BACKOFF", default=5)  # seconds, doubled each try
 CELERY_RETRY_BACKOFF_MAX = env.int("CELERY_RETRY_BACKOFF_MAX", default=600)
+
+# Read replica (portal/replica.py): member read-only pages read from it; access
+# decisions, writes and a member's reads just after their own write stay on
+# the primary.
+DATABASE_REPLICA_URL = env_secret("DATABASE_REPLICA_URL") or ""
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["portal.replica.ReplicaRouter"]
+DATABASE_REPLICA_VIEWS = env.list(
+    "DATABASE_REPLICA_VIEWS",
+    default=[
+        "home",
+        "dashboard:index",
+        "dashboard:member",
+        "dashboard:records",
+        "dashboard:records_csv",
+        "dashboard:summary",
+    ],
+)
+DATABASE_REPLICA_STICKY_SECONDS = env.int("DATABASE_REPLICA_STICKY_SECONDS", default=15)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("portal.observability.RequestLogMiddleware") + 1,
+    "portal.replica.ReplicaReadsMiddleware",
+)
