@@ -17,7 +17,7 @@ run: install
 	@scripts/ensure-fonts
 	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
-	DEBUG=$${DEBUG:-true} scripts/serve
+	DEBUG=$${DEBUG:-true} LOG_FORMAT=$${LOG_FORMAT:-console} scripts/serve
 
 ## Serve as production does: gunicorn (deploy/gunicorn.conf.py), DEBUG off, whitenoise
 serve-prod: install
