@@ -221,3 +221,14 @@ def test_staff_see_a_batch_settling_again_after_a_stopped_worker(hospital, clien
     assert "Settling again after a stopped worker" in client.get(
         f"/staff/settlement/{batch.pk}/", **en
     ).content.decode("utf-8")
+
+
+def test_beat_runs_the_stall_sweep_every_minute(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["settlement-stall-sweep"]
+
+    assert entry == {
+        "task": settle_stalled.name,
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    }
+    assert settle_stalled.name == "claims.tasks.settle_stalled"
