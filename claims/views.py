@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from audit.services import audit_record
 from portal.csvsafe import csv_writer
+from portal.errors import ApplicationError
 from portal.money import format_yuan
 from portal.security import staff_required
 
@@ -41,7 +42,11 @@ def batch_list(request):
 def settle_now(request):
     """Open today's batches for everything submitted until now; the tasks are
     sent after the transaction commits."""
-    batches = settlement_start(period=timezone.localdate(), cutoff=timezone.now())
+    try:
+        batches = settlement_start(period=timezone.localdate(), cutoff=timezone.now())
+    except ApplicationError as exc:  # Busy: nothing was started
+        messages.error(request, exc.message)
+        return redirect("claims:batches")
     audit_record(
         actor=request.user,
         action="settlement.start",
@@ -75,7 +80,7 @@ def batch_detail(request, batch_id: int):
 def progress_of(batch: SettlementBatch) -> dict:
     return {
         "status": batch.status,
-        "status_label": batch.get_status_display(),
+        "status_label": batch.status_label,
         "done": batch.done_count,
         "expected": batch.expected_count,
         "percent": batch.progress_percent,

@@ -125,6 +125,15 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "claims.tasks.settle_due",
         "schedule": crontab(minute=30, hour=1),
     },
+    # Settlement stall sweeper (docs/adr/0005): every minute, send again the
+    # unfinished batches with no sign of a worker for
+    # CLAIMS_SETTLEMENT_STALL_SECONDS (default 180). Expires unconsumed, so
+    # sweeps do not pile up while no worker runs.
+    "settlement-stall-sweep": {
+        "task": "claims.tasks.settle_stalled",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
 
 if REDIS_URL:
