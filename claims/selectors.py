@@ -24,6 +24,7 @@ from .models import (
     InstitutionToken,
     SettlementBatch,
     SettlementEntry,
+    SettlementWork,
 )
 
 
@@ -279,4 +280,26 @@ def totals_per_institution() -> list[dict]:
             reversed_fen=Sum("reversed_fen"),
         )
         .order_by("institution__name")
+    )
+
+
+def due_work_by_institution(*, cutoff) -> list[dict]:
+    """What "Settle now" would settle: per institution (by name), the expenses
+    and reversals queued before ``cutoff``. One grouped query over the queue."""
+    rows = (
+        SettlementWork.objects.filter(due_at__lt=cutoff)
+        .values("institution_id")
+        .annotate(
+            expenses=Count("pk", filter=Q(kind=SettlementWork.Kind.EXPENSE)),
+            reversals=Count("pk", filter=Q(kind=SettlementWork.Kind.REVERSAL)),
+        )
+    )
+    names = dict(
+        Institution.objects.filter(pk__in=[r["institution_id"] for r in rows]).values_list(
+            "pk", "name"
+        )
+    )
+    return sorted(
+        ({**r, "name": names.get(r["institution_id"], "")} for r in rows),
+        key=lambda r: r["name"],
     )

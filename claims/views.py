@@ -7,7 +7,7 @@ from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from audit.services import audit_record
 from portal.csvsafe import csv_writer
@@ -38,10 +38,14 @@ def batch_list(request):
 
 
 @staff_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def settle_now(request):
     """Open today's batches for everything submitted until now; the tasks are
-    sent after the transaction commits."""
+    sent after the transaction commits. Paying institutions cannot be undone,
+    so a GET, or a POST without ``confirm``, first shows what would be settled."""
+    if request.method == "GET" or request.POST.get("confirm") != "yes":
+        due = selectors.due_work_by_institution(cutoff=timezone.now())
+        return render(request, "claims/settle_confirm.html", {"due": due})
     try:
         batches = settlement_start(period=timezone.localdate(), cutoff=timezone.now())
     except ApplicationError as exc:  # Busy: nothing was started
@@ -56,7 +60,20 @@ def settle_now(request):
     if not batches:
         messages.info(request, _("Nothing to settle."))
         return redirect("claims:batches")
-    messages.success(request, _("Settlement started for %(n)d institutions.") % {"n": len(batches)})
+    # Without a broker the tasks ran in-process on commit: say what happened.
+    done = SettlementBatch.objects.filter(
+        pk__in=[b.pk for b in batches], status=SettlementBatch.Status.DONE
+    ).count()
+    if done == len(batches):
+        messages.success(
+            request, _("Settled: %(n)d institutions, every batch done.") % {"n": len(batches)}
+        )
+    else:
+        messages.success(
+            request,
+            _("Settlement started for %(n)d institutions; the progress below updates by itself.")
+            % {"n": len(batches)},
+        )
     if len(batches) == 1:
         return redirect("claims:batch", batch_id=batches[0].pk)
     return redirect("claims:batches")

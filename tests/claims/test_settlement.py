@@ -128,7 +128,7 @@ def test_settle_now_sends_the_task_only_after_commit(
     client = client_for(staff)
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        r = client.post("/staff/settlement/settle/")
+        r = client.post("/staff/settlement/settle/", {"confirm": "yes"})
 
     batch = SettlementBatch.objects.get()
     assert r.status_code == 302 and r["Location"] == f"/staff/settlement/{batch.pk}/"
@@ -157,6 +157,48 @@ def test_settle_now_sends_the_task_only_after_commit(
     assert len(rows) == 2
     assert client.get("/staff/settlement/totals/").status_code == 200
     assert client.get("/staff/settlement/").status_code == 200
+
+
+def test_settle_now_asks_first_and_a_bare_post_settles_nothing(
+    policies, alice, hospital, client_for, staff
+):
+    _submit(hospital, alice, "a", 500000)
+    client = client_for(staff)
+
+    page = client.get("/staff/settlement/settle/", HTTP_ACCEPT_LANGUAGE="en")
+    bare = client.post("/staff/settlement/settle/", HTTP_ACCEPT_LANGUAGE="en")
+
+    for response in (page, bare):
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert 'data-testid="settle-confirm"' in body
+        assert hospital.name in body
+        assert "cannot be unsettled" in body
+    assert not SettlementBatch.objects.exists()
+
+
+def test_settle_now_says_done_when_the_work_ran_in_process(
+    policies, alice, hospital, client_for, staff, settings
+):
+    # Without a broker the task runs on commit, before the page answers.
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    from portal.celery import app
+
+    app.conf.task_always_eager = True
+    try:
+        _submit(hospital, alice, "a", 500000)
+        client = client_for(staff)
+
+        response = client.post(
+            "/staff/settlement/settle/", {"confirm": "yes"}, follow=True, HTTP_ACCEPT_LANGUAGE="en"
+        )
+    finally:
+        app.conf.task_always_eager = False
+
+    body = response.content.decode()
+    assert SettlementBatch.objects.get().status == "done"
+    assert "Settled: 1 institutions, every batch done." in body
+    assert "started" not in body
 
 
 def test_staff_pages_refuse_members(alice, client_for):

@@ -71,6 +71,9 @@ def test_staff_settle_now_and_watch_the_progress_bar_reach_done(
         expect(page).to_have_url(re.compile(r"/staff/settlement/$"))
 
         page.get_by_test_id("settle-now").click()
+        # What would be settled, then the confirming button.
+        expect(page.get_by_test_id("settle-confirm")).to_contain_text(hospital.name)
+        page.get_by_test_id("confirm-settle").click()
 
         batch = SettlementBatch.objects.get(institution=hospital)
         expect(page).to_have_url(re.compile(rf"/staff/settlement/{batch.pk}/$"))

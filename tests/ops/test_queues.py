@@ -97,7 +97,7 @@ def test_a_settlement_worker_takes_the_staff_buttons_batch_and_a_default_worker_
         default_worker.start()
         with override_settings(CELERY_KIND_QUEUES={"settlement": settlement_q}):
             # when: staff press "Settle now"
-            response = client_for(staff).post("/staff/settlement/settle/")
+            response = client_for(staff).post("/staff/settlement/settle/", {"confirm": "yes"})
         batch = SettlementBatch.objects.get()
         assert response.status_code == 302
 

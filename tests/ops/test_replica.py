@@ -136,7 +136,7 @@ def test_a_revoked_link_refuses_at_once_while_the_replica_lags(replica, alice, b
     member.force_login(alice.user)
     fund(alice, current=5000)  # a credit the replica does not see yet
     before_her_write = member.get("/")
-    ended = member.post(f"/family/links/{link.pk}/end/")
+    ended = member.post(f"/family/links/{link.pk}/end/", {"confirm": "yes"})
 
     # then: the replica still holds the link as approved ...
     with replica.cursor() as cursor:
