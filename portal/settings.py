@@ -196,6 +196,10 @@ STORAGES = {
 PRIVATE_MEDIA_ROOT = Path(env("PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private")))
 # Family-account documents (PDF, JPEG, PNG): the largest accepted upload.
 FAMILY_UPLOAD_MAX_BYTES = env.int("FAMILY_UPLOAD_MAX_BYTES", default=5 * 1024 * 1024)
+# Contribution imports (docs/adr/0008): the largest file accepted, and how many
+# bad rows a stored report lists in full (the rest are counted).
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+IMPORT_REPORT_MAX_ROWS = env.int("IMPORT_REPORT_MAX_ROWS", default=1000)
 
 # --- E-mail -----------------------------------------------------------------
 MAILERS = {
