@@ -1,5 +1,7 @@
-"""Test data for the member pages, written through the owning apps' models and
-the ledger's services (no mocks)."""
+"""Test data for the member pages, written through production paths:
+contributions through the import (so every credited month has its ledger
+transaction), balances through the ledger's services, links through the
+family models (no mocks)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,10 @@ from django.utils import timezone
 
 from accounts.services import ledger_post, member_pockets, system_account
 from family.models import FamilyLink, LinkStatus
-from payments.models import Contribution
+from payments.models import Contribution, PolicyYear
+from payments.selectors import calculate, policy_for, region_candidates
+from payments.services import COLUMNS, contributions_import, import_report_text
+from portal.money import fen_to_yuan
 
 _seq = itertools.count(1)
 
@@ -27,27 +32,71 @@ def credit(person, *, current_fen: int = 0, prior_fen: int = 0, key: str = "t") 
     ledger_post(idempotency_key=f"test:{person.pk}:{key}", kind="test.credit", postings=postings)
 
 
-def contribution(
-    person,
-    period: dt.date,
-    *,
-    status: str = "paid",
-    individual_fen: int = 16000,
-    employer_fen: int = 72000,
-    credited_fen: int = 16000,
-) -> Contribution:
-    return Contribution.objects.create(
-        person=person,
-        period=period,
-        declared_base_fen=800000,
-        base_fen=800000,
-        employer_fen=employer_fen,
-        individual_fen=individual_fen,
-        credited_fen=credited_fen if status == "paid" else 0,
-        payer="employer",
-        paid_on=period + dt.timedelta(days=14) if status == "paid" else None,
-        status=status,
+def _policy(person, year: int):
+    """The person's policy for ``year``; a year before the seeded ones (tests
+    walk back ten years) gets the earliest seeded parameters, as staff would
+    enter them in the admin."""
+    policy = policy_for(region=person.insured_region, year=year)
+    if policy is not None:
+        return policy
+    earliest = (
+        PolicyYear.objects.filter(region__in=region_candidates(person.insured_region))
+        .order_by("year")
+        .first()
     )
+    earliest.pk, earliest.year = None, year
+    earliest.save()
+    return earliest
+
+
+def _line(person, period: dt.date, status: str, base_fen: int) -> str:
+    policy = _policy(person, period.year)
+    quote = calculate(base_fen=base_fen, region=policy.region, year=period.year)
+    employer, individual = quote.employer_fen, quote.individual_fen
+    if person.insurance_type == "retired":
+        employer = individual = 0
+    paid_on = f"{period + dt.timedelta(days=14):%Y-%m-%d}" if status == "paid" else ""
+    return ",".join(
+        [
+            person.id_number,
+            f"{period:%Y-%m}",
+            *(str(fen_to_yuan(x)) for x in (base_fen, employer, individual)),
+            "employer",
+            paid_on,
+            status,
+        ]
+    )
+
+
+def _import(lines: list[str]) -> None:
+    data = ("\n".join([",".join(COLUMNS), *lines]) + "\n").encode()
+    batch = contributions_import(data=data, file_name=f"test-{next(_seq)}.csv")
+    assert batch.rows_bad == 0 and not batch.refused, import_report_text(batch) or batch.refused
+
+
+def contributions(
+    person, periods: list[dt.date], *, status: str = "paid", base_fen: int = 800000
+) -> list[Contribution]:
+    """Months of ``person`` written through the import (amounts from the
+    policy, paid ones credited by their ledger transaction). ``refunded``:
+    paid, then refunded by a second import (the credit is reversed)."""
+    first = "paid" if status == "refunded" else status
+    _import([_line(person, p, first, base_fen) for p in periods])
+    if status == "refunded":
+        _import([_line(person, p, "refunded", base_fen) for p in periods])
+    found = {
+        c.period: c
+        for c in Contribution.objects.filter(
+            person=person, period__in=periods, status=status
+        ).order_by("id")
+    }
+    return [found[p] for p in periods]
+
+
+def contribution(
+    person, period: dt.date, *, status: str = "paid", base_fen: int = 800000
+) -> Contribution:
+    return contributions(person, [period], status=status, base_fen=base_fen)[0]
 
 
 def months(n: int, *, last: dt.date = dt.date(2025, 12, 1)) -> list[dt.date]:
