@@ -837,15 +837,13 @@ def _credit(done: list[tuple[int, Row]]) -> int:
     )
 
 
-# The postings of ``credit_postings`` for every newly paid record (same rule:
-# receivable -total, pooled total - credited, current pocket credited; zero
-# postings left out).
+# The postings of ``credit_postings`` for every record the batch inserted or
+# settled that is paid (same rule: receivable -total, pooled total - credited,
+# current pocket credited; zero postings left out).
 _CREDIT_POSTINGS_SQL = """
 SELECT 'contribution:' || c.id || ':credit', 'contribution ' || to_char(c.period, 'YYYY-MM'),
        p.account_id, p.amount
-  FROM _contrib_stage s
-  JOIN payments_contribution c
-    ON c.person_id = s.person_id AND c.period = s.period AND NOT (c.status = 'refunded')
+  FROM payments_contribution c
   LEFT JOIN accounts_ledgeraccount cur
     ON cur.person_id = c.person_id AND cur.kind = 'member_current'
   CROSS JOIN LATERAL (VALUES
@@ -853,15 +851,15 @@ SELECT 'contribution:' || c.id || ':credit', 'contribution ' || to_char(c.period
     (%(pooled)s::bigint, c.employer_fen + c.individual_fen - c.credited_fen),
     (cur.id, c.credited_fen)
   ) AS p(account_id, amount)
- WHERE s.status = 'paid' AND c.status = 'paid'
+ WHERE (c.batch_id = %(batch)s OR c.settled_batch_id = %(batch)s) AND c.status = 'paid'
    AND (c.employer_fen + c.individual_fen <> 0 OR c.credited_fen <> 0)
    AND p.amount <> 0
 """
 
 
-def _credit_postgresql() -> int:
-    """``_credit`` for PostgreSQL, set-based: the staged rows' newly paid
-    records are read back in SQL, the missing current-year pockets created
+def _credit_postgresql(batch: ImportBatch) -> int:
+    """``_credit`` for PostgreSQL, set-based: the batch's newly paid records
+    (inserted or settled) are read back in SQL, the missing current-year pockets created
     with one INSERT, and the ledger rows built by ``ledger_post_bulk_sql`` (no
     posting goes through Python). One ledger transaction per record; a key
     already stored (a record credited before) is skipped."""
@@ -882,7 +880,7 @@ def _credit_postgresql() -> int:
     return ledger_post_bulk_sql(
         kind=CREDIT_KIND,
         postings_sql=_CREDIT_POSTINGS_SQL,
-        params={"receivable": receivable, "pooled": pooled},
+        params={"batch": batch.pk, "receivable": receivable, "pooled": pooled},
     )
 
 
@@ -1096,7 +1094,7 @@ def contributions_import(
             if plan.new or plan.settle:
                 if connection.vendor == "postgresql":
                     outcome.imported, outcome.settled = _write_postgresql(plan, batch)
-                    _credit_postgresql()
+                    _credit_postgresql(batch)
                 else:
                     done, outcome.settled = _write_portable(plan, batch)
                     outcome.imported = len(done) - outcome.settled

@@ -103,7 +103,9 @@ def test_the_page_refuses_a_file_over_the_limit(client_for, staff, alice, settin
     data = csv_bytes(*(GOOD.format(n=alice.id_number, m=m) for m in range(1, 5)))
 
     response = client_for(staff).post(
-        "/payments/import/", {"file": SimpleUploadedFile("c.csv", data, "text/csv")}
+        "/payments/import/",
+        {"file": SimpleUploadedFile("c.csv", data, "text/csv")},
+        HTTP_ACCEPT_LANGUAGE="en",
     )
 
     assert response.status_code == 400

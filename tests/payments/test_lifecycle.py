@@ -181,7 +181,9 @@ def test_the_correction_page_marks_paid_and_refunds(client_for, staff, alice):
     paid = client.post("/payments/corrections/", form)
     balance_after_paid = pocket_balances(alice).current_fen
     refunded = client.post("/payments/corrections/", {**form, "action": "refund"})
-    again = client.post("/payments/corrections/", {**form, "action": "refund"})
+    again = client.post(
+        "/payments/corrections/", {**form, "action": "refund"}, HTTP_ACCEPT_LANGUAGE="en"
+    )
     no_reason = client.post("/payments/corrections/", {**form, "reason": ""})
 
     assert (paid.status_code, refunded.status_code) == (302, 302)
