@@ -73,6 +73,10 @@ _SAME = ("declared_base_fen", "employer_fen", "individual_fen", "payer", "paid_o
 # What a refund row must share with the paid record it refunds (its date paid
 # may be left empty or hold the refund's date).
 _SAME_REFUND = ("declared_base_fen", "employer_fen", "individual_fen", "payer")
+# A stored record as the import reads it (a tuple, by position).
+_STORED_FIELDS = ("id", "person_id", "period", *_SAME)
+_AT = {name: i for i, name in enumerate(_STORED_FIELDS)}
+_STATUS = _AT["status"]
 _CHUNK_BYTES = 1 << 16
 
 
@@ -119,8 +123,9 @@ class Row:
     # the stored record a settling or refunding row acts on
     contribution_id: int | None = None
 
-    def same_as(self, stored: dict, names: tuple[str, ...] = _SAME) -> bool:
-        return all(getattr(self, name) == stored[name] for name in names)
+    def same_as(self, stored: tuple, names: tuple[str, ...] = _SAME) -> bool:
+        """Against a stored record as ``_stored`` reads it."""
+        return all(getattr(self, name) == stored[_AT[name]] for name in names)
 
 
 @dataclass(slots=True)
@@ -582,12 +587,11 @@ def _resolve(parsed: list[_Parsed], outcome: ImportOutcome) -> list[Row]:
     return rows
 
 
-_STORED_FIELDS = ("id", "person_id", "period", *_SAME)
-
-
-def _stored(rows: list[Row]) -> dict[tuple[int, dt.date], list[dict]]:
-    """What is already stored for the rows' persons and months."""
-    stored: dict[tuple[int, dt.date], list[dict]] = {}
+def _stored(rows: list[Row]) -> dict[tuple[int, dt.date], list[tuple]]:
+    """What is already stored for the rows' persons and months, as tuples of
+    ``_STORED_FIELDS`` (a re-imported file of a million rows reads a million
+    records: tuples, not dicts)."""
+    stored: dict[tuple[int, dt.date], list[tuple]] = {}
     person_ids = sorted({r.person_id for r in rows})
     periods = {r.period for r in rows}
     lo, hi = (min(periods), max(periods)) if periods else (None, None)
@@ -598,9 +602,7 @@ def _stored(rows: list[Row]) -> dict[tuple[int, dt.date], list[dict]]:
         ).values_list(*_STORED_FIELDS)
         for values in qs.iterator(chunk_size=20000):
             if (values[1], values[2]) in wanted:
-                stored.setdefault((values[1], values[2]), []).append(
-                    dict(zip(_STORED_FIELDS, values, strict=True))
-                )
+                stored.setdefault((values[1], values[2]), []).append(values)
     return stored
 
 
@@ -629,12 +631,12 @@ def _plan(rows: list[Row], outcome: ImportOutcome) -> _Plan:
     problems = outcome.problems
     for row in rows:
         existing = stored.get((row.person_id, row.period), [])
-        live = next((c for c in existing if c["status"] != ContributionStatus.REFUNDED), None)
+        live = next((c for c in existing if c[_STATUS] != ContributionStatus.REFUNDED), None)
         month = f"{row.period:%Y-%m}"
         if row.status == ContributionStatus.REFUNDED:
-            if live is not None and live["status"] == ContributionStatus.PAID:
+            if live is not None and live[_STATUS] == ContributionStatus.PAID:
                 if row.same_as(live, _SAME_REFUND):
-                    row.contribution_id = live["id"]
+                    row.contribution_id = live[0]
                     plan.refund.append(row)
                 else:
                     problems.one(
@@ -647,7 +649,7 @@ def _plan(rows: list[Row], outcome: ImportOutcome) -> _Plan:
                         ),
                     )
             elif any(
-                c["status"] == ContributionStatus.REFUNDED and row.same_as(c, _SAME_REFUND)
+                c[_STATUS] == ContributionStatus.REFUNDED and row.same_as(c, _SAME_REFUND)
                 for c in existing
             ):
                 outcome.already += 1
@@ -663,10 +665,10 @@ def _plan(rows: list[Row], outcome: ImportOutcome) -> _Plan:
             plan.new.append(row)
         elif row.same_as(live):
             outcome.already += 1
-        elif row.status == ContributionStatus.PAID and live["status"] == ContributionStatus.ARREARS:
-            row.contribution_id = live["id"]
+        elif row.status == ContributionStatus.PAID and live[_STATUS] == ContributionStatus.ARREARS:
+            row.contribution_id = live[0]
             plan.settle.append(row)
-        elif row.status == ContributionStatus.ARREARS and live["status"] == ContributionStatus.PAID:
+        elif row.status == ContributionStatus.ARREARS and live[_STATUS] == ContributionStatus.PAID:
             problems.one(
                 row.line,
                 "status",
