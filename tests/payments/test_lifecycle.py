@@ -11,7 +11,8 @@ from accounts.models import AccountKind, JournalTransaction, LedgerAccount
 from accounts.selectors import ledger_offenders, pocket_balances
 from accounts.services import ledger_post, member_pockets, system_account
 from audit.models import AuditEvent
-from payments.models import Contribution
+from payments.models import Contribution, PolicyYear
+from payments.policy_data import load as load_policies
 from payments.services import (
     contribution_mark_paid,
     contribution_refund,
@@ -110,6 +111,7 @@ def test_re_importing_either_file_after_the_payment_changes_nothing(alice):
 
 
 def test_a_late_and_a_concurrent_run_credit_an_arrears_month_once(transactional_db, alice):
+    load_policies(PolicyYear)  # an earlier transactional test may have emptied the table
     _import(ARREARS_FEB.format(n=alice.id_number))
     # two overlapping files (both settle February; the second also has January)
     files = [
