@@ -318,7 +318,7 @@ class _Source:
 
     def lines(self) -> Iterator[str]:
         decoder = codecs.getincrementaldecoder("utf-8-sig")("strict")
-        pending = ""
+        parts: list[str] = []
         while True:
             chunk = self.stream.read(_CHUNK_BYTES)
             if not chunk:
@@ -340,13 +340,18 @@ class _Source:
                     % {"line": line}
                 ) from None
             self.newlines += chunk.count(b"\n")
-            pending += text
+            if "\n" not in text and "\r" not in text:
+                parts.append(text)  # inside one long line: no re-splitting
+                continue
+            pending = "".join(parts) + text
+            parts.clear()
             lines = io.StringIO(pending, newline="").readlines()
             # the last piece may be an unfinished line (or a \r before its \n)
-            pending = lines.pop() if lines and not lines[-1].endswith("\n") else ""
+            if lines and not lines[-1].endswith("\n"):
+                parts.append(lines.pop())
             yield from lines
         try:
-            pending += decoder.decode(b"", final=True)
+            pending = "".join(parts) + decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             raise _Refused(
                 _(

@@ -191,3 +191,15 @@ def test_a_50k_row_file_imports_in_bounded_memory(alice, bob, charlie):
     # 75 MB for the parse alone, streaming into small slotted rows about 12 MB
     assert peak < 20_000_000, peak
     assert ledger_offenders().clean
+
+
+def test_a_bad_byte_past_the_first_chunks_is_named_by_its_line(alice):
+    # 3,000 lines (~200 KB, several 64 KiB chunks, CRLF endings), then a GBK line
+    lines = [GOOD.format(n=alice.id_number, m=k % 12 + 1) for k in range(3000)]
+    data = csv_bytes(*lines).replace(b"\n", b"\r\n")
+    data += "110105198503150123,2025-01,8000,784,160,张伟,2025-01-15,paid\r\n".encode("gbk")
+
+    batch = contributions_import(data=data, file_name="gbk.csv")
+
+    assert "first bad byte on line 3002" in batch.refused
+    assert (batch.rows_imported, Contribution.objects.count()) == (0, 0)
