@@ -64,6 +64,8 @@ COLUMNS = [
 CREDIT_KIND = "contribution.credit"
 # What ``ledger_reverse`` names the reversal of a credit (docs/adr/0008).
 REFUND_KIND = f"{CREDIT_KIND}.reversal"
+# The prior-years pocket covering a refund the current pocket no longer holds.
+COVER_KIND = "contribution.refund.cover"
 _PAYERS = frozenset(Payer.values)
 _STATUSES = frozenset(ContributionStatus.values)
 _PERIOD = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)
@@ -895,13 +897,15 @@ def _credit_postgresql(batch: ImportBatch) -> int:
 
 
 def _reverse_credit(contribution: Contribution, *, memo: str) -> JournalTransaction | None:
-    """Reverse a paid record's credit once (key ``contribution:<id>:refund``).
+    """Reverse a paid record's credit once (key ``contribution:<id>:refund``),
+    always as the exact mirror of the credit (``ledger_reverse``).
 
-    The member side comes out of the current-year pocket; what it no longer
-    holds (already spent, or moved by the year-end rollover) comes out of the
-    prior-years pocket; if both together cannot cover it, InsufficientFunds
-    (nothing is written, the record stays paid). Call under the import lock,
-    inside a transaction."""
+    If the current-year pocket no longer holds the credited amount (spent, or
+    moved by the year-end rollover), the prior-years pocket first covers the
+    shortfall with one transfer into the current pocket (key
+    ``contribution:<id>:refund-cover``, kind ``contribution.refund.cover``);
+    if both together cannot cover it, InsufficientFunds (nothing is written,
+    the record stays paid). Call under the import lock, inside a transaction."""
     credit = (
         JournalTransaction.objects.filter(idempotency_key=contribution_key(contribution.pk))
         .prefetch_related("postings")
@@ -920,20 +924,18 @@ def _reverse_credit(contribution: Contribution, *, memo: str) -> JournalTransact
         .order_by("pk")
     }
     current = next((p for p in credit.postings.all() if p.account_id in pockets), None)
-    if current is None or pockets[current.account_id].balance_fen >= current.amount_fen:
-        return ledger_reverse(original=credit, idempotency_key=key, memo=memo)
-    prior = next((a for a in pockets.values() if a.kind == AccountKind.MEMBER_PRIOR), None)
-    have = pockets[current.account_id].balance_fen
-    short = current.amount_fen - have
-    if prior is None or prior.balance_fen < short:
-        raise InsufficientFunds(pockets[current.account_id], current.amount_fen)
-    postings = [(p.account_id, -p.amount_fen) for p in credit.postings.all() if p is not current]
-    if have:
-        postings.append((current.account_id, -have))
-    postings.append((prior.pk, -short))
-    return ledger_post(
-        idempotency_key=key, kind=REFUND_KIND, postings=postings, memo=memo, reverses=credit
-    )
+    if current is not None and pockets[current.account_id].balance_fen < current.amount_fen:
+        short = current.amount_fen - pockets[current.account_id].balance_fen
+        prior = next((a for a in pockets.values() if a.kind == AccountKind.MEMBER_PRIOR), None)
+        if prior is None or prior.balance_fen < short:
+            raise InsufficientFunds(pockets[current.account_id], current.amount_fen)
+        ledger_post(
+            idempotency_key=f"contribution:{contribution.pk}:refund-cover",
+            kind=COVER_KIND,
+            postings=[(prior.pk, -short), (current.account_id, short)],
+            memo=f"{memo}: from earlier years' money",
+        )
+    return ledger_reverse(original=credit, idempotency_key=key, memo=memo)
 
 
 def _refund(contribution_id: int) -> tuple[Contribution | None, str]:

@@ -286,6 +286,17 @@ def test_a_refund_of_spent_money_comes_from_the_prior_years_pocket(alice):
     balances = pocket_balances(alice)
     assert _counts(batch) == (0, 0, 1, 0, 0)
     assert (balances.current_fen, balances.prior_fen) == (0, 50000 - 10000)
+    record = Contribution.objects.get()
+    cover = JournalTransaction.objects.get(idempotency_key=f"contribution:{record.pk}:refund-cover")
+    assert sorted(cover.postings.values_list("account_id", "amount_fen")) == sorted(
+        [(prior.pk, -10000), (current.pk, 10000)]
+    )
+    # the reversal itself is the exact mirror of the credit
+    reversal = JournalTransaction.objects.get(idempotency_key=f"contribution:{record.pk}:refund")
+    credit = reversal.reverses
+    assert sorted(reversal.postings.values_list("account_id", "amount_fen")) == sorted(
+        (a, -x) for a, x in credit.postings.values_list("account_id", "amount_fen")
+    )
     assert ledger_offenders().clean
 
 
