@@ -472,7 +472,9 @@ def _parse(lines: Iterable[str], outcome: ImportOutcome) -> list[_Parsed]:
                 % {"got": len(raw), "expected": len(header)},
             )
             continue
-        values = {c: raw[i].strip() for c, i in index}
+        # The identity number is left for the one parser to strip (ASCII space
+        # only: str.strip() would also drop ideographic and no-break spaces).
+        values = {c: raw[i] if c == "id_number" else raw[i].strip() for c, i in index}
         problems: list[tuple[str, str, str]] = []
         raw_number = values["id_number"]
         number = numbers.get(raw_number)

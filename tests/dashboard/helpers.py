@@ -8,13 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+from decimal import Decimal
 
 from django.utils import timezone
 
 from accounts.services import ledger_post, member_pockets, system_account
 from family.models import FamilyLink, LinkStatus
 from payments.models import Contribution, PolicyYear
-from payments.selectors import calculate, policy_for, region_candidates
+from payments.selectors import calculate
 from payments.services import COLUMNS, contributions_import, import_report_text
 from portal.money import fen_to_yuan
 
@@ -32,21 +33,27 @@ def credit(person, *, current_fen: int = 0, prior_fen: int = 0, key: str = "t") 
     ledger_post(idempotency_key=f"test:{person.pk}:{key}", kind="test.credit", postings=postings)
 
 
-def _policy(person, year: int):
-    """The person's policy for ``year``; a year before the seeded ones (tests
-    walk back ten years) gets the earliest seeded parameters, as staff would
-    enter them in the admin."""
-    policy = policy_for(region=person.insured_region, year=year)
-    if policy is not None:
-        return policy
-    earliest = (
-        PolicyYear.objects.filter(region__in=region_candidates(person.insured_region))
-        .order_by("year")
-        .first()
+# The member pages' tests read amounts off the pages: their people's own
+# district has its own policy, as staff would enter it in the admin (a
+# district's row wins over its city's): average wage 10,000 yuan, base 60% to
+# 300%, employer 9%, individual 2%, all of it credited. A base of 8,000 yuan
+# then costs 720 + 160 yuan a month and credits 160.
+TEST_POLICY = {
+    "average_wage_fen": 1_000_000,
+    "base_floor_ratio": Decimal("0.6"),
+    "base_cap_ratio": Decimal("3"),
+    "employer_rate": Decimal("0.09"),
+    "individual_rate": Decimal("0.02"),
+    "credit_rate": Decimal("1"),
+    "retiree_monthly_credit_fen": 10000,
+}
+
+
+def _policy(person, year: int) -> PolicyYear:
+    policy, _created = PolicyYear.objects.get_or_create(
+        region=person.insured_region, year=year, defaults=TEST_POLICY
     )
-    earliest.pk, earliest.year = None, year
-    earliest.save()
-    return earliest
+    return policy
 
 
 def _line(person, period: dt.date, status: str, base_fen: int) -> str:

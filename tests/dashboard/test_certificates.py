@@ -33,7 +33,7 @@ def test_certificate_pdf_round_trip_on_verify_page(alice, client_for, client):
     assert code in text
     payload = certificates.certificate_verify(code)
     assert payload["months"] == 2
-    assert payload["paid_fen"] == 188800  # 2 x (784 + 160)
+    assert payload["paid_fen"] == 176000
     assert payload["credited_fen"] == 32000
     assert payload["id"] == alice.masked_id_number
     member.logout()
@@ -43,7 +43,7 @@ def test_certificate_pdf_round_trip_on_verify_page(alice, client_for, client):
     body = page.content.decode()
     assert page.status_code == 200
     assert 'data-testid="verified"' in body
-    assert "1,888.00" in body and "320.00" in body
+    assert "1,760.00" in body and "320.00" in body
     assert alice.masked_id_number in body
     assert alice.id_number not in body
 

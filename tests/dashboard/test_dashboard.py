@@ -20,7 +20,7 @@ def test_member_home_is_the_dashboard_with_both_pockets(alice, client_for):
     assert 'data-testid="balance-prior">5,000.00<' in body
     assert 'data-testid="balance-total">6,394.56<' in body
     assert "2025-11" in body
-    assert "944.00" in body  # 160 + 784 yuan paid that month
+    assert "880.00" in body  # 160 + 720 yuan paid that month
 
 
 def test_staff_home_is_unchanged(staff, client_for):

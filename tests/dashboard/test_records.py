@@ -75,7 +75,7 @@ def test_csv_export_has_every_filtered_row(alice, client_for):
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert len(rows) == 3
     assert rows[1][0] == "2025-03"
-    assert rows[1][1:5] == ["8,000.00", "784.00", "160.00", "160.00"]
+    assert rows[1][1:5] == ["8,000.00", "720.00", "160.00", "160.00"]
     assert rows[2][0] == "2025-02"
     assert rows[2][4] == "0.00"
 

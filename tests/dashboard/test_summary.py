@@ -39,7 +39,7 @@ def test_summary_shows_deduction_rows_and_accessible_charts(alice, bob, client_f
     assert 'role="img"' in body
     assert '<title id="chart-contrib-title">' in body
     # March and April bars carry 880 yuan each; the data table says so too.
-    assert body.count('<td class="num">944.00</td>') == 2
+    assert body.count('<td class="num">880.00</td>') == 2
 
 
 def test_summary_for_a_relative_has_no_deduction_section(alice, bob, client_for):
