@@ -137,11 +137,15 @@ def main() -> None:
         reset_contributions(cursor)
     write_csv(path, persons)
     data = path.read_bytes()
+    # the bench file is larger than the default upload limit (IMPORT_MAX_BYTES)
+    from django.conf import settings
+
+    settings.IMPORT_MAX_BYTES = max(settings.IMPORT_MAX_BYTES, len(data))
 
     t = time.perf_counter()
     batch = contributions_import(data=data, file_name=path.name)
     import_s = time.perf_counter() - t
-    assert (batch.rows_imported, batch.rows_bad) == (ROWS, 0), batch.report_csv[:2000]
+    assert (batch.rows_imported, batch.rows_bad) == (ROWS, 0), batch.report_name
 
     t = time.perf_counter()
     again = contributions_import(data=data, file_name=path.name)

@@ -104,12 +104,16 @@ class ImportBatch(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     rows_total = models.PositiveIntegerField(default=0)
     rows_imported = models.PositiveIntegerField(default=0)
+    rows_settled = models.PositiveIntegerField(default=0)  # arrears months now paid
+    rows_refunded = models.PositiveIntegerField(default=0)  # paid months refunded
     rows_already = models.PositiveIntegerField(default=0)
     rows_bad = models.PositiveIntegerField(default=0)
     # The whole file was refused (encoding, header): the reason.
     refused = models.TextField(blank=True)
-    # CSV: row, column, value, problem (one line per bad row and problem).
-    report_csv = models.TextField(blank=True)
+    # The bad-row report (CSV: line, column, value, problem), a file under
+    # PRIVATE_MEDIA_ROOT/imports/<report_name>; the first IMPORT_REPORT_MAX_ROWS
+    # bad rows in full, then a count (docs/adr/0008).
+    report_name = models.CharField(max_length=64, blank=True)
 
     class Meta:
         verbose_name = _("contribution import")
@@ -143,6 +147,10 @@ class Contribution(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=ContributionStatus.choices)
     batch = models.ForeignKey(
         ImportBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="contributions"
+    )
+    # The import that turned this arrears month paid (docs/adr/0008).
+    settled_batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="settled"
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -181,3 +189,7 @@ class Contribution(models.Model):
     @property
     def credit_key(self) -> str:
         return f"contribution:{self.pk}:credit"
+
+    @property
+    def refund_key(self) -> str:
+        return f"contribution:{self.pk}:refund"

@@ -9,4 +9,5 @@ urlpatterns = [
     path("import/", views.import_upload, name="import"),
     path("import/<int:pk>/", views.import_batch, name="import_batch"),
     path("import/<int:pk>/report.csv", views.import_report, name="import_report"),
+    path("corrections/", views.correction, name="correction"),
 ]

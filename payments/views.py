@@ -1,18 +1,37 @@
-"""Pages: the contribution calculator (public) and the staff import."""
+"""Pages: the contribution calculator (public), the staff import and the staff
+corrections of a month (arrears paid later, refunds)."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from members.idnumber import normalise
+from members.selectors import persons_by_id_numbers
 from portal.errors import ApplicationError
 from portal.security import staff_required
 
-from .forms import CalculatorForm, ImportForm
-from .models import ImportBatch
+from .forms import CalculatorForm, CorrectionForm, ImportForm
+from .models import Contribution, ContributionStatus, ImportBatch
 from .selectors import calculate
-from .services import contributions_import
+from .services import (
+    contribution_mark_paid,
+    contribution_refund,
+    contributions_import,
+    import_max_bytes,
+    import_report_text,
+)
+
+
+def _form_errors(form, exc: ApplicationError) -> None:
+    for name, errors in exc.fields.items():
+        for message in errors:
+            form.add_error(name if name in form.fields else None, message)
+    if not exc.fields:
+        form.add_error(None, exc.message)
 
 
 @require_http_methods(["GET"])
@@ -29,11 +48,7 @@ def calculator(request):
                 year=form.cleaned_data["year"],
             )
         except ApplicationError as exc:
-            for name, messages in exc.fields.items():
-                for message in messages:
-                    form.add_error(name if name in form.fields else None, message)
-            if not exc.fields:
-                form.add_error(None, exc.message)
+            _form_errors(form, exc)
     status = 400 if form.is_bound and form.errors else 200
     return render(
         request, "payments/calculator.html", {"form": form, "quote": quote}, status=status
@@ -46,27 +61,86 @@ def import_upload(request):
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
-        batch = contributions_import(
-            data=upload.read(), file_name=upload.name, uploaded_by=request.user, request=request
-        )
-        return redirect("payments:import_batch", pk=batch.pk)
-    batches = ImportBatch.objects.select_related("uploaded_by").defer("report_csv")[:20]
-    return render(request, "payments/import.html", {"form": form, "batches": batches})
+        try:
+            batch = contributions_import(
+                data=upload, file_name=upload.name, uploaded_by=request.user, request=request
+            )
+        except ApplicationError as exc:
+            _form_errors(form, exc)
+        else:
+            return redirect("payments:import_batch", pk=batch.pk)
+    batches = ImportBatch.objects.select_related("uploaded_by")[:20]
+    status = 400 if form.errors else 200
+    context = {"form": form, "batches": batches, "max_mb": import_max_bytes() // (1024 * 1024)}
+    return render(request, "payments/import.html", context, status=status)
 
 
 @staff_required
 def import_batch(request, pk: int):
-    batch = get_object_or_404(ImportBatch.objects.defer("report_csv"), pk=pk)
+    batch = get_object_or_404(ImportBatch, pk=pk)
     return render(request, "payments/import_batch.html", {"batch": batch})
 
 
 @staff_required
 def import_report(request, pk: int):
     batch = get_object_or_404(ImportBatch, pk=pk)
-    if not batch.report_csv:
+    try:
+        text = import_report_text(batch)
+    except OSError:
+        raise Http404 from None
+    if not text:
         raise Http404
     response = HttpResponse(
-        "\ufeff" + batch.report_csv, content_type="text/csv; charset=utf-8"
+        "\ufeff" + text, content_type="text/csv; charset=utf-8"
     )  # BOM: spreadsheet programs then read it as UTF-8
     response["Content-Disposition"] = f'attachment; filename="import-{batch.pk}-report.csv"'
     return response
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def correction(request):
+    """Staff: mark an arrears month paid (it is credited) or refund a paid
+    month (its credit is reversed), with a reason; each is audited."""
+    form = CorrectionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        number = normalise(data["id_number"])
+        person = persons_by_id_numbers({number}).get(number)
+        year, month = (int(x) for x in data["period"].split("-"))
+        record = (
+            Contribution.objects.filter(person=person, period__year=year, period__month=month)
+            .exclude(status=ContributionStatus.REFUNDED)
+            .first()
+            if person is not None
+            else None
+        )
+        if record is None:
+            form.add_error(
+                None, _("No arrears or paid record is stored for this person and month.")
+            )
+        else:
+            try:
+                if data["action"] == CorrectionForm.MARK_PAID:
+                    contribution_mark_paid(
+                        contribution_id=record.pk,
+                        paid_on=data["paid_on"],
+                        reason=data["reason"],
+                        actor=request.user,
+                        request=request,
+                    )
+                    messages.success(request, _("The month is now paid and credited."))
+                else:
+                    contribution_refund(
+                        contribution_id=record.pk,
+                        reason=data["reason"],
+                        actor=request.user,
+                        request=request,
+                    )
+                    messages.success(request, _("The month is refunded and its credit reversed."))
+            except ApplicationError as exc:
+                _form_errors(form, exc)
+            else:
+                return redirect("payments:correction")
+    status = 400 if form.errors else 200
+    return render(request, "payments/correction.html", {"form": form}, status=status)

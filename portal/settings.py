@@ -209,6 +209,10 @@ FAMILY_UPLOAD_MAX_BYTES = env.int("FAMILY_UPLOAD_MAX_BYTES", default=5 * 1024 * 
 # Adding a relative: how many requests a member may make per day that name
 # nobody insured with that name (docs/adr/0009); then refused until tomorrow.
 FAMILY_CHECK_FAILURES_PER_DAY = env.int("FAMILY_CHECK_FAILURES_PER_DAY", default=5)
+# Contribution imports (docs/adr/0008): the largest file accepted, and how many
+# bad rows a stored report lists in full (the rest are counted).
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+IMPORT_REPORT_MAX_ROWS = env.int("IMPORT_REPORT_MAX_ROWS", default=1000)
 
 # --- E-mail -----------------------------------------------------------------
 MAILERS = {

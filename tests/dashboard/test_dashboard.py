@@ -4,7 +4,7 @@ import pytest
 
 from audit.models import AuditEvent
 from tests.conftest import make_member
-from tests.dashboard.helpers import contribution, credit, link, months
+from tests.dashboard.helpers import contribution, contributions, credit, link, months
 
 
 def test_member_home_is_the_dashboard_with_both_pockets(alice, client_for):
@@ -15,9 +15,10 @@ def test_member_home_is_the_dashboard_with_both_pockets(alice, client_for):
 
     assert response.status_code == 200
     body = response.content.decode()
-    assert 'data-testid="balance-current">1,234.56<' in body
+    # 1,234.56 + the 160.00 November credited
+    assert 'data-testid="balance-current">1,394.56<' in body
     assert 'data-testid="balance-prior">5,000.00<' in body
-    assert 'data-testid="balance-total">6,234.56<' in body
+    assert 'data-testid="balance-total">6,394.56<' in body
     assert "2025-11" in body
     assert "880.00" in body  # 160 + 720 yuan paid that month
 
@@ -45,8 +46,7 @@ def test_dashboard_query_count_is_flat_in_records_and_relatives(
     client = client_for(alice)
     few = _dashboard_queries(client, django_assert_max_num_queries, 12)
 
-    for period in months(40, last=dt.date(2024, 12, 1)):
-        contribution(alice, period)
+    contributions(alice, months(40, last=dt.date(2024, 12, 1)))
     for i in range(6):
         link(make_member(f"G{i + 1}", birth=dt.date(1961 + i, 1, 1), seq=23 + 2 * i), alice)
     many = _dashboard_queries(client, django_assert_max_num_queries, 12)
@@ -66,7 +66,7 @@ def test_relative_sees_only_the_granted_scopes_and_is_audited(alice, bob, client
 
     body = response.content.decode()
     assert response.status_code == 200
-    assert 'data-testid="balance-total">30.00<' in body
+    assert 'data-testid="balance-total">190.00<' in body  # 10 + 20 + 160 credited
     assert 'data-testid="latest-contributions"' not in body
     assert alice.id_number not in body
     assert alice.masked_id_number in body

@@ -6,15 +6,15 @@ from dashboard.selectors import granted_members
 from family.models import LinkStatus, Relationship
 from payments.selectors import contributions_for, latest_contributions
 from tests.conftest import make_member
-from tests.dashboard.helpers import contribution, link, months
+from tests.dashboard.helpers import contribution, contributions, link, months
 
 
 def test_latest_contributions_are_contributions_for_in_one_plain_query(
     alice, bob, django_assert_num_queries
 ):
-    for period in months(8):
-        contribution(alice, period)
-    contribution(alice, dt.date(2025, 12, 1), status="refunded")  # same month, refunded
+    contributions(alice, months(8))
+    contribution(alice, dt.date(2025, 12, 1), status="refunded")  # December refunded...
+    contribution(alice, dt.date(2025, 12, 1))  # ...and paid again: two records that month
     contribution(alice, dt.date(2026, 1, 1), status="arrears")
     contribution(bob, dt.date(2026, 1, 1))  # someone else's: never shown
 
