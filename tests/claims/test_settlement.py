@@ -177,6 +177,7 @@ def test_settle_now_asks_first_and_a_bare_post_settles_nothing(
     assert not SettlementBatch.objects.exists()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_settle_now_says_done_when_the_work_ran_in_process(
     policies, alice, hospital, client_for, staff, settings
 ):
