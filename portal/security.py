@@ -23,6 +23,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from rest_framework.permissions import BasePermission
@@ -53,6 +54,20 @@ def lockout_message() -> str:
     ) % {"minutes": minutes}
 
 
+def safe_next_url(request, url: str | None, default: str = "") -> str:
+    """``url`` when it stays on this site (a path, or this host over the
+    request's scheme); else ``default``. Every ``next`` the portal follows
+    goes through here (or Django's LoginView / set_language, which check the
+    same), so no sign-in step sends anyone off-site: ``https://evil.example``,
+    ``//evil.example``, ``https:/evil.example``, ``\\evil.example`` and
+    ``javascript:`` are all refused."""
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return default
+
+
 def lockout_response(request, original_response=None, credentials=None):
     message = lockout_message()
     if request.path.startswith("/api/"):
@@ -60,10 +75,11 @@ def lockout_response(request, original_response=None, credentials=None):
         return JsonResponse(body, status=LOCKED_OUT)
     from members.forms import SignInForm
 
+    posted_next = request.POST.get("next", "") if request.method == "POST" else ""
     context = {
         "form": SignInForm(request),
         "lockout_message": message,
-        "next": request.POST.get("next", "") if request.method == "POST" else "",
+        "next": safe_next_url(request, posted_next),
     }
     return render(request, "registration/login.html", context, status=LOCKED_OUT)
 
@@ -158,8 +174,10 @@ class StaffAdminSite(AdminSite):
         return super().has_permission(request) and user_is_verified(request.user)
 
     def login(self, request, extra_context=None):
-        next_url = request.GET.get(REDIRECT_FIELD_NAME) or reverse(
-            "admin:index", current_app=self.name
+        next_url = safe_next_url(
+            request,
+            request.GET.get(REDIRECT_FIELD_NAME),
+            reverse("admin:index", current_app=self.name),
         )
         if not request.user.is_authenticated:
             return redirect_to_login(next_url)

@@ -16,7 +16,6 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.csp import CSP
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -29,7 +28,7 @@ from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from audit.services import audit_record
 
-from .security import has_confirmed_device, user_is_verified
+from .security import has_confirmed_device, safe_next_url, user_is_verified
 
 
 class CodeForm(forms.Form):
@@ -53,12 +52,7 @@ class CodeForm(forms.Form):
 
 
 def _next_url(request) -> str:
-    url = request.POST.get("next") or request.GET.get("next") or ""
-    if url and url_has_allowed_host_and_scheme(
-        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return url
-    return "/admin/"
+    return safe_next_url(request, request.POST.get("next") or request.GET.get("next"), "/admin/")
 
 
 def _staff_only(request):
