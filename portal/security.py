@@ -12,12 +12,13 @@
 
 from __future__ import annotations
 
+import time
 from functools import wraps
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.admin import AdminSite
-from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth import REDIRECT_FIELD_NAME, logout
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
@@ -66,6 +67,22 @@ def safe_next_url(request, url: str | None, default: str = "") -> str:
     ):
         return url
     return default
+
+
+def address_lockout_message() -> str:
+    from .throttles import signin_cooloff_seconds
+
+    minutes = max(1, round(signin_cooloff_seconds() / 60))
+    return _(
+        "Too many failed sign-in attempts from your network address. Signing in "
+        "from this address is paused for %(minutes)d minutes, for every account; "
+        "even the right password is refused until then. Forgot your password? Call 12333."
+    ) % {"minutes": minutes}
+
+
+def is_address_locked_out(request) -> bool:
+    """True when the per-address sign-in limit refused ``request``."""
+    return bool(getattr(request, "signin_address_blocked", False))
 
 
 def lockout_response(request, original_response=None, credentials=None):
@@ -162,6 +179,35 @@ class IsVerifiedStaff(BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and user.is_staff and user_is_verified(user))
+
+
+STAFF_SEEN_KEY = "_staff_seen"
+
+
+class StaffSessionIdleMiddleware:
+    """Signs out a staff session unused for ``STAFF_SESSION_IDLE_SECONDS``.
+
+    Staff sessions open other people's records, so a stolen session key must
+    not live long. The last request's time is kept in the session (written at
+    most once a minute, so browsing does not write the session on every
+    click), and the session itself is set to expire after the idle time, so
+    the server forgets it too. Members' sessions are not affected."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        idle = settings.STAFF_SESSION_IDLE_SECONDS
+        user = getattr(request, "user", None)
+        if idle and user is not None and user.is_authenticated and user.is_staff:
+            now = int(time.time())
+            seen = request.session.get(STAFF_SEEN_KEY)
+            if seen is not None and now - seen > idle:
+                logout(request)  # the view then sees an anonymous visitor
+            elif seen is None or now - seen >= min(60, max(1, idle // 10)):
+                request.session[STAFF_SEEN_KEY] = now
+                request.session.set_expiry(idle)
+        return self.get_response(request)
 
 
 class StaffAdminSite(AdminSite):

@@ -8,7 +8,9 @@ from urllib.parse import urlencode
 import segno
 from django import forms
 from django.conf import settings
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied
 from django.core.validators import RegexValidator
 from django.db import transaction
@@ -21,14 +23,50 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csp import csp_override
+from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from audit.services import audit_record
+from members.services import user_sign_out_everywhere
 
-from .security import has_confirmed_device, safe_next_url, user_is_verified
+from .security import (
+    address_lockout_message,
+    has_confirmed_device,
+    is_address_locked_out,
+    safe_next_url,
+    user_is_verified,
+)
+
+
+class SignInView(LoginView):
+    """Django's sign-in page (it checks ``next`` itself), plus the answer to
+    a per-address lockout: the sign-in page with the reason, HTTP 429."""
+
+    redirect_authenticated_user = True
+
+    def get_form_class(self):
+        from members.forms import SignInForm
+
+        return SignInForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if is_address_locked_out(self.request):
+            response.context_data["lockout_message"] = address_lockout_message()
+            response.status_code = 429
+        return response
+
+
+@require_POST
+@login_required
+def sign_out_everywhere(request):
+    """End every session (this one too) and API token of the signed-in user."""
+    user_sign_out_everywhere(user=request.user, request=request)
+    logout(request)
+    return redirect(settings.LOGOUT_REDIRECT_URL)
 
 
 class CodeForm(forms.Form):

@@ -5,7 +5,6 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from dashboard import views as dashboard_views
-from members.forms import SignInForm
 
 from . import security_views, views
 from .env import env
@@ -31,14 +30,13 @@ urlpatterns = [
     path("family/", include("family.urls")),
     path("payments/", include("payments.urls")),
     path("staff/settlement/", include("claims.urls")),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(
-            authentication_form=SignInForm, redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
+    path("accounts/login/", security_views.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/logout/everywhere/",
+        security_views.sign_out_everywhere,
+        name="sign_out_everywhere",
+    ),
     path("accounts/two-factor/", include("portal.security_urls")),
     path(
         "accounts/password/",

@@ -55,6 +55,26 @@ def _forget_cached_users(_postgresql_only):
         client.delete(*keys)
 
 
+def _forget_rate_counters() -> None:
+    from django.core.cache import cache
+
+    from portal.throttles import KEY_PREFIX
+
+    client = cache._cache.get_client(write=True)
+    keys = list(client.scan_iter(match=cache.make_key(f"{KEY_PREFIX}*"), count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_counters():
+    """API throttles and the per-address sign-in limit count in Redis
+    (portal.throttles), which outlives a test: every test starts from zero,
+    as if from its own address. Only those keys are dropped."""
+    _forget_rate_counters()
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _fast_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

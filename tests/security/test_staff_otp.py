@@ -6,9 +6,9 @@ from urllib.parse import quote
 import pytest
 from django.core.management import call_command
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from members.services import member_token_create
 from portal.security import totp_code
 
 ENROLL = "/accounts/two-factor/enroll/"
@@ -179,7 +179,7 @@ def test_codes_from_the_previous_step_are_still_accepted(client, staff, device):
 
 def test_staff_api_needs_a_verified_session_not_a_token(staff, device, client):
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {member_token_create(user=staff)[1]}")
 
     by_token = api.get("/api/v1/staff/test/")
     client.force_login(staff)
@@ -224,7 +224,7 @@ def test_staff_token_or_unverified_session_does_not_open_member_records(staff, a
     from portal.access import Scope, can_view
 
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {member_token_create(user=staff)[1]}")
     client.force_login(staff)
     request_user = client.get("/accounts/login/").wsgi_request.user
 
