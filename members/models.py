@@ -154,3 +154,28 @@ class InsuredPerson(models.Model):
     def age_on(self, day: dt.date) -> int:
         years = day.year - self.birth_date.year
         return years - ((day.month, day.day) < (self.birth_date.month, self.birth_date.day))
+
+
+class StaffEnrolmentCode(models.Model):
+    """A one-time code an administrator issues so that a staff member can
+    enrol an authenticator app (``manage.py issue_enrolment_code`` or the
+    admin action). The password alone never enrols: whoever holds it must also
+    hold this code. Only its SHA-256 is stored; it expires
+    (``STAFF_ENROLMENT_CODE_SECONDS``) and is used at most once
+    (members.services.staff_enrolment_code_redeem)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="enrolment_codes")
+    code_sha256 = models.CharField(max_length=64, unique=True, editable=False)
+    issued_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("staff enrolment code")
+        verbose_name_plural = _("staff enrolment codes")
+
+    def __str__(self) -> str:
+        return f"enrolment code {self.pk} ({self.user})"
