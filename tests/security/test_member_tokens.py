@@ -275,3 +275,17 @@ def test_member_sessions_have_no_staff_idle_limit(client_for, alice, idle):
     _age_last_seen(client, idle * 10)
 
     assert client.get("/").status_code == 200
+
+
+def test_the_first_staff_request_starts_the_idle_clock(client_for, staff, idle):
+    client = client_for(staff)
+    session = client.session
+    session.pop(STAFF_SEEN_KEY)  # as right after signing in
+    session.set_expiry(None)
+    session.save()
+    assert client.session.get_expiry_age() == 1209600
+
+    assert client.get("/staff/settlement/").status_code == 200
+
+    assert client.session.get_expiry_age() == idle
+    assert int(time.time()) - client.session[STAFF_SEEN_KEY] <= 1
