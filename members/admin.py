@@ -1,18 +1,48 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
+
+from portal.errors import ApplicationError
 
 from .auth import meant_as_id_number
 from .idnumber import looks_like_id_number, parse_id_number
 from .models import InsuredPerson, User
 from .selectors import person_by_id_number
+from .services import staff_enrolment_code_issue
 
 
 @admin.register(User)
 class PortalUserAdmin(UserAdmin):
     fieldsets = (*UserAdmin.fieldsets, ("Contact", {"fields": ("phone",)}))
     list_display = ("username", "phone", "is_staff", "is_active")
+    actions = ["issue_enrolment_codes"]
+
+    @admin.action(description=_("Issue a two-step enrolment code"), permissions=["change"])
+    def issue_enrolment_codes(self, request, queryset):
+        """Shows each new code once, on this answer page (never stored in
+        clear, not put in a message that would sit in the session)."""
+        issued, refused = [], []
+        for user in queryset.order_by("username"):
+            try:
+                code, shown = staff_enrolment_code_issue(
+                    user=user, issued_by=request.user, request=request
+                )
+            except ApplicationError:
+                refused.append(user)
+            else:
+                issued.append((user, code, shown))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Two-step enrolment codes"),
+            "issued": issued,
+            "refused": refused,
+            "opts": self.model._meta,
+        }
+        response = TemplateResponse(request, "admin/members/enrolment_codes.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 @admin.register(InsuredPerson)

@@ -16,6 +16,10 @@ import re
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions
+from rest_framework.authentication import TokenAuthentication
 
 from .idnumber import looks_like_id_number, normalise, parse_id_number
 from .models import User
@@ -87,6 +91,25 @@ def axes_username(request, credentials: dict | None) -> str:
     return lockout_key(str(login or ""))
 
 
+class AddressThrottleBackend:
+    """First authentication backend: refuses every sign-in from an address
+    that reached ``SIGNIN_ADDRESS_FAILURE_LIMIT`` failures (any accounts) until
+    its cool-off ends (portal.throttles). Raising PermissionDenied stops
+    Django from asking the other backends, so the right password is refused
+    too; the page and the token API see ``request.signin_address_blocked``."""
+
+    def authenticate(self, request, **credentials):
+        from portal.throttles import signin_address_blocked
+
+        if request is not None and signin_address_blocked(request):
+            request.signin_address_blocked = True
+            raise PermissionDenied
+        return None
+
+    # No get_user: it never signs anyone in (and the test client's
+    # force_login picks the first backend that has one).
+
+
 class IdentityNumberOrPhoneBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         login = (username or kwargs.get(User.USERNAME_FIELD) or "").strip(_ASCII_SPACE)
@@ -124,3 +147,27 @@ class IdentityNumberOrPhoneBackend(ModelBackend):
 
 def user_cache_key(user_id) -> str:
     return f"auth:user:v1:{user_id}"
+
+
+class MemberTokenAuthentication(TokenAuthentication):
+    """``Authorization: Token <key>`` for members, relatives and staff.
+
+    Keys are looked up by their SHA-256 (members.models.MemberToken): the
+    token row is read on every request (so expiry and revocation count at
+    once), the user through ``get_user`` above (cached, and None for a
+    deactivated user). Staff endpoints still refuse tokens: a token never
+    carries a verified second factor (portal.security.IsVerifiedStaff)."""
+
+    keyword = "Token"
+
+    def authenticate_credentials(self, key):
+        from .selectors import live_member_token
+        from .services import member_token_sha256
+
+        token = live_member_token(member_token_sha256(key))
+        user = IdentityNumberOrPhoneBackend().get_user(token.user_id) if token else None
+        if user is None:
+            raise exceptions.AuthenticationFailed(
+                _("Invalid, expired or revoked token. Sign in again for a new one.")
+            )
+        return user, token

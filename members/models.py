@@ -15,9 +15,54 @@ class User(AbstractUser):
     with a username; the person behind a member's account is ``user.person``."""
 
     phone = models.CharField(_("mobile phone"), max_length=20, unique=True, null=True, blank=True)
+    # Raised by "sign out everywhere" (members.services.user_sign_out_everywhere):
+    # it is part of the session hash, so every session signed in before ends.
+    session_generation = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
+
+    def _get_session_auth_hash(self, secret=None):
+        # Django's hash covers the password hash only (a password change ends
+        # other sessions); ours also covers the generation. Generation 0 gives
+        # Django's own value, so sessions from before this field stay valid.
+        if not self.session_generation:
+            return super()._get_session_auth_hash(secret=secret)
+        from django.utils.crypto import salted_hmac
+
+        return salted_hmac(
+            "members.User.session_auth_hash",
+            f"{self.password}|{self.session_generation}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
+
+
+class MemberToken(models.Model):
+    """An API token of a portal user (member, relative or staff), sent as
+    ``Authorization: Token <key>`` (members.auth.MemberTokenAuthentication).
+
+    Only the key's SHA-256 is stored: the key is shown once, when it is made
+    (``POST /api/v1/auth/token/``), so a database dump holds no working token.
+    A token ends at ``expires_at`` (``MEMBER_TOKEN_SECONDS`` after it was made)
+    or when revoked: by its own sign-out, a password change, "sign out
+    everywhere" or deactivation of the user (members.services)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    key_sha256 = models.CharField(max_length=64, unique=True, editable=False)
+    # The first characters of the key, to tell a member's tokens apart.
+    prefix = models.CharField(max_length=12, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        indexes = [models.Index(fields=["user", "revoked_at"], name="membertoken_user_live")]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
 
 
 class InsuranceType(models.TextChoices):
@@ -109,3 +154,28 @@ class InsuredPerson(models.Model):
     def age_on(self, day: dt.date) -> int:
         years = day.year - self.birth_date.year
         return years - ((day.month, day.day) < (self.birth_date.month, self.birth_date.day))
+
+
+class StaffEnrolmentCode(models.Model):
+    """A one-time code an administrator issues so that a staff member can
+    enrol an authenticator app (``manage.py issue_enrolment_code`` or the
+    admin action). The password alone never enrols: whoever holds it must also
+    hold this code. Only its SHA-256 is stored; it expires
+    (``STAFF_ENROLMENT_CODE_SECONDS``) and is used at most once
+    (members.services.staff_enrolment_code_redeem)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="enrolment_codes")
+    code_sha256 = models.CharField(max_length=64, unique=True, editable=False)
+    issued_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("staff enrolment code")
+        verbose_name_plural = _("staff enrolment codes")
+
+    def __str__(self) -> str:
+        return f"enrolment code {self.pk} ({self.user})"

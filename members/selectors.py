@@ -4,7 +4,7 @@ from collections.abc import Iterable
 
 from .crypto import id_number_hashes
 from .idnumber import looks_like_id_number, normalise
-from .models import InsuredPerson, User
+from .models import InsuredPerson, MemberToken, User
 
 _CHUNK = 5000
 
@@ -53,3 +53,16 @@ def person_for_user(user: User) -> InsuredPerson | None:
         return user.person
     except InsuredPerson.DoesNotExist:
         return None
+
+
+def live_member_token(key_sha256: str) -> MemberToken | None:
+    """The token with this hash if it is neither expired nor revoked."""
+    from django.utils import timezone
+
+    return (
+        MemberToken.objects.filter(
+            key_sha256=key_sha256, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        )
+        .only("pk", "user_id", "expires_at")
+        .first()
+    )

@@ -980,6 +980,7 @@ def _refund_rows(rows: list[Row], outcome: ImportOutcome) -> int:
 
 # --- The report ------------------------------------------------------------------
 
+
 def report_cell(value: object) -> str:
     """A report cell as text, neutralised against spreadsheet formulas by the
     portal's one CSV rule (portal.csvsafe, docs/adr/0007)."""

@@ -78,6 +78,12 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             else _("Some fields are invalid: %(fields)s") % {"fields": ", ".join(fields)}
         )
         response.data = error_body("invalid", message, fields)
+    elif isinstance(exc, exceptions.Throttled):
+        # DRF has set Retry-After; the body says the same for clients that
+        # read only JSON (portal.throttles).
+        wait = max(1, int(exc.wait or 1))
+        message = _("Too many requests. Try again in %(seconds)d seconds.") % {"seconds": wait}
+        response.data = error_body("throttled", message, retry_after_seconds=wait)
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")

@@ -12,17 +12,19 @@
 
 from __future__ import annotations
 
+import time
 from functools import wraps
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.admin import AdminSite
-from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth import REDIRECT_FIELD_NAME, logout
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from rest_framework.permissions import BasePermission
@@ -53,6 +55,36 @@ def lockout_message() -> str:
     ) % {"minutes": minutes}
 
 
+def safe_next_url(request, url: str | None, default: str = "") -> str:
+    """``url`` when it stays on this site (a path, or this host over the
+    request's scheme); else ``default``. Every ``next`` the portal follows
+    goes through here (or Django's LoginView / set_language, which check the
+    same), so no sign-in step sends anyone off-site: ``https://evil.example``,
+    ``//evil.example``, ``https:/evil.example``, ``\\evil.example`` and
+    ``javascript:`` are all refused."""
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return default
+
+
+def address_lockout_message() -> str:
+    from .throttles import signin_cooloff_seconds
+
+    minutes = max(1, round(signin_cooloff_seconds() / 60))
+    return _(
+        "Too many failed sign-in attempts from your network address. Signing in "
+        "from this address is paused for %(minutes)d minutes, for every account; "
+        "even the right password is refused until then. Forgot your password? Call 12333."
+    ) % {"minutes": minutes}
+
+
+def is_address_locked_out(request) -> bool:
+    """True when the per-address sign-in limit refused ``request``."""
+    return bool(getattr(request, "signin_address_blocked", False))
+
+
 def lockout_response(request, original_response=None, credentials=None):
     message = lockout_message()
     if request.path.startswith("/api/"):
@@ -60,10 +92,11 @@ def lockout_response(request, original_response=None, credentials=None):
         return JsonResponse(body, status=LOCKED_OUT)
     from members.forms import SignInForm
 
+    posted_next = request.POST.get("next", "") if request.method == "POST" else ""
     context = {
         "form": SignInForm(request),
         "lockout_message": message,
-        "next": request.POST.get("next", "") if request.method == "POST" else "",
+        "next": safe_next_url(request, posted_next),
     }
     return render(request, "registration/login.html", context, status=LOCKED_OUT)
 
@@ -153,6 +186,35 @@ class IsVerifiedStaff(BasePermission):
 _DATE_PART_RANGE = {"year": range(1, 10000), "month": range(1, 13), "day": range(1, 32)}
 
 
+STAFF_SEEN_KEY = "_staff_seen"
+
+
+class StaffSessionIdleMiddleware:
+    """Signs out a staff session unused for ``STAFF_SESSION_IDLE_SECONDS``.
+
+    Staff sessions open other people's records, so a stolen session key must
+    not live long. The last request's time is kept in the session (written at
+    most once a minute, so browsing does not write the session on every
+    click), and the session itself is set to expire after the idle time, so
+    the server forgets it too. Members' sessions are not affected."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        idle = settings.STAFF_SESSION_IDLE_SECONDS
+        user = getattr(request, "user", None)
+        if idle and user is not None and user.is_authenticated and user.is_staff:
+            now = int(time.time())
+            seen = request.session.get(STAFF_SEEN_KEY)
+            if seen is not None and now - seen > idle:
+                logout(request)  # the view then sees an anonymous visitor
+            elif seen is None or now - seen >= min(60, max(1, idle // 10)):
+                request.session[STAFF_SEEN_KEY] = now
+                request.session.set_expiry(idle)
+        return self.get_response(request)
+
+
 class StaffAdminSite(AdminSite):
     """The admin, behind the same gate: staff AND a verified TOTP code.
 
@@ -192,8 +254,10 @@ class StaffAdminSite(AdminSite):
         return guarded
 
     def login(self, request, extra_context=None):
-        next_url = request.GET.get(REDIRECT_FIELD_NAME) or reverse(
-            "admin:index", current_app=self.name
+        next_url = safe_next_url(
+            request,
+            request.GET.get(REDIRECT_FIELD_NAME),
+            reverse("admin:index", current_app=self.name),
         )
         if not request.user.is_authenticated:
             return redirect_to_login(next_url)

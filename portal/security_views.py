@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from base64 import b32encode
 from urllib.parse import urlencode
 
 import segno
 from django import forms
 from django.conf import settings
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.validators import RegexValidator
@@ -15,20 +17,35 @@ from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.csp import CSP
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csp import csp_override
+from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from audit.services import audit_record
+from members.services import staff_enrolment_code_redeem, user_sign_out_everywhere
+from portal.errors import ApplicationError
 
-from .security import has_confirmed_device, user_is_verified
+from .security import (
+    has_confirmed_device,
+    safe_next_url,
+    user_is_verified,
+)
+
+
+@require_POST
+@login_required
+def sign_out_everywhere(request):
+    """End every session (this one too) and API token of the signed-in user."""
+    user_sign_out_everywhere(user=request.user, request=request)
+    logout(request)
+    return redirect(settings.LOGOUT_REDIRECT_URL)
 
 
 class CodeForm(forms.Form):
@@ -54,11 +71,7 @@ class CodeForm(forms.Form):
 def _next_url(request) -> str:
     url = request.POST.get("next") or request.GET.get("next") or ""
     # A path only: ``redirect()`` would try any other word as a URL name (a 500).
-    if url.startswith("/") and url_has_allowed_host_and_scheme(
-        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return url
-    return "/admin/"
+    return safe_next_url(request, url, "/admin/") if url.startswith("/") else "/admin/"
 
 
 def _staff_only(request):
@@ -103,21 +116,46 @@ def otp_verify(request):
     return render(request, "two_factor/verify.html", {"form": form, "next": next_url})
 
 
+class EnrolmentCodeForm(forms.Form):
+    enrolment_code = forms.CharField(
+        label=gettext_lazy("Enrolment code from your administrator"),
+        max_length=40,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True}),
+    )
+
+
+ENROL_GRANT_KEY = "_otp_enrol_grant"
+
+
+def _enrol_grant_device(request) -> TOTPDevice | None:
+    """The unconfirmed device this session may confirm: set when the staff
+    member entered a valid enrolment code, until that code's expiry."""
+    grant = request.session.get(ENROL_GRANT_KEY) or {}
+    if not grant or grant.get("until", 0) < time.time():
+        return None
+    return TOTPDevice.objects.filter(
+        pk=grant.get("device"), user=request.user, confirmed=False
+    ).first()
+
+
 @never_cache
 @login_required
 def otp_enroll(request):
-    """First sign-in of a staff member without a device: scan, then confirm
-    with one code. Until confirmed the device does not count."""
+    """First sign-in of a staff member without a device, in two steps:
+
+    1. the one-time enrolment code an administrator issued (the password
+       alone enrols nothing: members.services.staff_enrolment_code_redeem);
+    2. scan the QR code, confirm with one code from the app. Until confirmed
+       the device does not count.
+    """
     _staff_only(request)
     next_url = _next_url(request)
     if has_confirmed_device(request.user):
         return redirect(f"{reverse('otp_verify')}?{urlencode({'next': next_url})}")
-    device = TOTPDevice.objects.filter(user=request.user, confirmed=False).order_by("pk").first()
+    device = _enrol_grant_device(request)
     if device is None:
-        device = TOTPDevice.objects.create(
-            user=request.user, name=_("Authenticator app"), confirmed=False
-        )
-    form = CodeForm(request.POST or None)
+        return _enrolment_code_step(request, next_url)
+    form = CodeForm(request.POST if "otp_token" in request.POST else None)
     if request.method == "POST" and form.is_valid():
         throttled = _throttled_message(device)
         if throttled:
@@ -125,6 +163,7 @@ def otp_enroll(request):
         elif device.verify_token(form.cleaned_data["otp_token"]):
             device.confirmed = True
             device.save(update_fields=["confirmed"])
+            request.session.pop(ENROL_GRANT_KEY, None)
             otp_login(request, device)
             audit_record(
                 actor=request.user,
@@ -148,6 +187,33 @@ def otp_enroll(request):
         "secret_groups": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
     }
     return render(request, "two_factor/enroll.html", context)
+
+
+def _enrolment_code_step(request, next_url):
+    form = EnrolmentCodeForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            code = staff_enrolment_code_redeem(
+                user=request.user, code=form.cleaned_data["enrolment_code"], request=request
+            )
+        except ApplicationError as exc:
+            form.add_error("enrolment_code", exc.message)
+            status = exc.status_code if exc.status_code == 429 else 200
+        else:
+            # A new secret, never shown before this code was entered.
+            TOTPDevice.objects.filter(user=request.user, confirmed=False).delete()
+            device = TOTPDevice.objects.create(
+                user=request.user, name=_("Authenticator app"), confirmed=False
+            )
+            request.session[ENROL_GRANT_KEY] = {
+                "device": device.pk,
+                "until": code.expires_at.timestamp(),
+            }
+            return redirect(f"{reverse('otp_enroll')}?{urlencode({'next': next_url})}")
+    return render(
+        request, "two_factor/enroll_code.html", {"form": form, "next": next_url}, status=status
+    )
 
 
 # Swagger UI (served locally from drf-spectacular-sidecar) sets inline style

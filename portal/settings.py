@@ -34,7 +34,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
@@ -60,6 +59,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # Signs out a staff session idle for STAFF_SESSION_IDLE_SECONDS.
+    "portal.security.StaffSessionIdleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a refused sign-in into a clear lockout page.
@@ -162,8 +163,11 @@ AUTH_USER_MODEL = "members.User"
 # once. Only with a shared cache (Redis): a per-process cache could not be
 # dropped in every worker, so without Redis it is off (0).
 AUTH_USER_CACHE_SECONDS = env.int("AUTH_USER_CACHE_SECONDS", default=300 if REDIS_URL else 0)
-# django-axes first: it refuses a locked-out account before any password check.
+# The address limit and django-axes first: they refuse a locked-out address
+# or account before any password check.
 AUTHENTICATION_BACKENDS = [
+    # Per-address limit across accounts (password spraying), then django-axes.
+    "members.auth.AddressThrottleBackend",
     "axes.backends.AxesStandaloneBackend",
     "members.auth.IdentityNumberOrPhoneBackend",
 ]
@@ -226,7 +230,7 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="portal@localhost")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "members.auth.MemberTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -313,6 +317,33 @@ SECURE_CSP = {
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# --- Security hardening (issue 15): tokens, staff sessions, throttles --------
+# Member API tokens (members.models.MemberToken) end this long after they are
+# made; a password change, "sign out everywhere" or deactivation ends them sooner.
+MEMBER_TOKEN_SECONDS = env.int("MEMBER_TOKEN_SECONDS", default=7 * 24 * 3600)
+# A staff session unused for this long is signed out (portal.security.
+# StaffSessionIdleMiddleware), so a stolen staff session key lives briefly.
+STAFF_SESSION_IDLE_SECONDS = env.int("STAFF_SESSION_IDLE_SECONDS", default=15 * 60)
+# Staff enrol their authenticator app only with a one-time code an
+# administrator issued (manage.py issue_enrolment_code); it expires after this.
+STAFF_ENROLMENT_CODE_SECONDS = env.int("STAFF_ENROLMENT_CODE_SECONDS", default=24 * 3600)
+# Password spraying: after this many failed sign-ins from one address, across
+# all accounts, that address may not sign in for the cool-off (page and token
+# API; counted in the cache). django-axes still locks per account and address.
+SIGNIN_ADDRESS_FAILURE_LIMIT = env.int("SIGNIN_ADDRESS_FAILURE_LIMIT", default=20)
+SIGNIN_ADDRESS_COOLOFF_MINUTES = env.int("SIGNIN_ADDRESS_COOLOFF_MINUTES", default=15)
+# API rate limits ("<n>/<second|minute|hour|day>", or "off"), per signed-in
+# user (members, relatives, staff), per institution, and per address for
+# anonymous requests (portal.throttles). 429 with Retry-After when exceeded.
+API_THROTTLE_MEMBER = env("API_THROTTLE_MEMBER", default="600/minute")
+API_THROTTLE_INSTITUTION = env("API_THROTTLE_INSTITUTION", default="3000/minute")
+API_THROTTLE_ANON = env("API_THROTTLE_ANON", default="120/minute")
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "portal.throttles.InstitutionRateThrottle",
+    "portal.throttles.MemberRateThrottle",
+    "portal.throttles.AnonRateThrottle",
+]
 
 # --- Domain -----------------------------------------------------------------
 # The region whose policy parameters the demo and calculator default to.

@@ -42,6 +42,11 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/logout/everywhere/",
+        security_views.sign_out_everywhere,
+        name="sign_out_everywhere",
+    ),
     path("accounts/two-factor/", include("portal.security_urls")),
     path(
         "accounts/password/",

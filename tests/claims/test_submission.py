@@ -255,17 +255,18 @@ def test_a_pharmacy_cannot_submit_inpatient_care(alice, pharmacy, institution_ap
 
 
 def test_members_and_bad_tokens_never_reach_the_institution_api(alice, client_for, hospital):
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
+
+    from members.services import member_token_create
 
     body = expense_body(alice.id_number)
     session = client_for(alice)
     assert session.post(
         "/api/v1/claims/expenses/", body, content_type="application/json"
     ).status_code in (401, 403)
-    token = Token.objects.create(user=alice.user)
+    _, key = member_token_create(user=alice.user)
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert api.post("/api/v1/claims/expenses/", body, format="json").status_code == 401
     api.credentials(HTTP_AUTHORIZATION="Bearer inst_not-a-token")
     r = api.post("/api/v1/claims/expenses/", body, format="json")

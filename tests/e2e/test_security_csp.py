@@ -32,12 +32,27 @@ def test_language_switch_works_under_the_csp(page, alice, csp_violations):
 
 
 def test_staff_enrolment_qr_code_renders_under_the_csp(page, staff, csp_violations, screenshot):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from members.services import staff_enrolment_code_issue
+    from portal.security import totp_code
+
+    _code, shown = staff_enrolment_code_issue(user=staff)
     sign_in(page, "staff", PASSWORD)
     page.goto("/admin/")
 
+    # the password alone shows no QR code: first the administrator's code
     expect(page).to_have_url(re.compile(r"/accounts/two-factor/enroll/"))
+    expect(page.locator("svg.segno")).to_have_count(0)
+    page.fill("input[name=enrolment_code]", shown)
+    page.click("main button.primary")
     expect(page.locator("svg.segno")).to_be_visible()
     screenshot("staff-otp-enrol")
+    device = TOTPDevice.objects.get(user=staff, confirmed=False)
+    page.fill("input[name=otp_token]", totp_code(device))
+    page.click("main button.primary")
+
+    expect(page).to_have_url(re.compile(r"/admin/$"))
     assert csp_violations == []
 
 

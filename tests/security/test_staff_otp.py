@@ -6,9 +6,9 @@ from urllib.parse import quote
 import pytest
 from django.core.management import call_command
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from members.services import member_token_create
 from portal.security import totp_code
 
 ENROLL = "/accounts/two-factor/enroll/"
@@ -103,11 +103,19 @@ def test_admin_login_page_sends_anonymous_to_the_portal_sign_in(client, db):
     assert response.redirect_chain[-1][0].startswith("/accounts/login/?next=")
 
 
+def _enter_enrolment_code(client, staff):
+    from members.services import staff_enrolment_code_issue
+
+    _code, shown = staff_enrolment_code_issue(user=staff)
+    return client.post(ENROLL, {"enrolment_code": shown, "next": "/staff/test-page/"})
+
+
 def test_staff_without_a_device_enrols_with_a_server_side_qr_code(client, staff):
     client.force_login(staff)
 
     to_enrol = client.get("/staff/test-page/")
     assert to_enrol.url == f"{ENROLL}?next={quote('/staff/test-page/', safe='')}"
+    assert _enter_enrolment_code(client, staff).url == to_enrol.url
     page = client.get(to_enrol.url)
     html = page.content.decode()
     device = TOTPDevice.objects.get(user=staff)
@@ -133,7 +141,7 @@ def test_staff_without_a_device_enrols_with_a_server_side_qr_code(client, staff)
 
 def test_enrolment_with_a_wrong_code_does_not_confirm(client, staff):
     client.force_login(staff)
-    client.get(ENROLL)
+    _enter_enrolment_code(client, staff)
     device = TOTPDevice.objects.get(user=staff)
     wrong = f"{(int(totp_code(device)) + 5) % 1_000_000:06d}"
 
@@ -179,7 +187,7 @@ def test_codes_from_the_previous_step_are_still_accepted(client, staff, device):
 
 def test_staff_api_needs_a_verified_session_not_a_token(staff, device, client):
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {member_token_create(user=staff)[1]}")
 
     by_token = api.get("/api/v1/staff/test/")
     client.force_login(staff)
@@ -224,7 +232,7 @@ def test_staff_token_or_unverified_session_does_not_open_member_records(staff, a
     from portal.access import Scope, can_view
 
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {member_token_create(user=staff)[1]}")
     client.force_login(staff)
     request_user = client.get("/accounts/login/").wsgi_request.user
 
