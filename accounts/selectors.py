@@ -74,7 +74,7 @@ def account_summary(person: InsuredPerson | int) -> AccountSummary:
     """The person's two pockets and their latest year-end rollover (the
     dashboard shows both), in one plain query like ``pocket_balances``."""
     pid = _person_id(person)
-    with connection.cursor() as cursor:
+    with reading(LedgerAccount).cursor() as cursor:  # the replica on member pages
         cursor.execute(_SUMMARY_SQL, [pid, pid, pid])
         rows = {kind: (fen, year) for kind, fen, year in cursor.fetchall()}
     rollover = rows.get("rollover")

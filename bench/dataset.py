@@ -415,6 +415,7 @@ class Builder:
                     "is_active": True,
                     "date_joined": self.now,
                     "phone": f"139{pid:08d}",
+                    "session_generation": 0,
                 },
             )
             person = {"id": pid, "user_id": pid}

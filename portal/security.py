@@ -46,12 +46,12 @@ def lockout_message() -> str:
     if not minutes:
         return _(
             "Too many failed sign-in attempts. This account is locked; "
-            "please call the insurance office (12333) to unlock it."
+            "please call the insurance office (12393) to unlock it."
         )
     return _(
         "Too many failed sign-in attempts. Signing in to this account from your "
         "device is locked for %(minutes)d minutes; even the right password is refused "
-        "until then. Forgot your password? Call 12333."
+        "until then. Forgot your password? Call 12393."
     ) % {"minutes": minutes}
 
 
@@ -76,7 +76,7 @@ def address_lockout_message() -> str:
     return _(
         "Too many failed sign-in attempts from your network address. Signing in "
         "from this address is paused for %(minutes)d minutes, for every account; "
-        "even the right password is refused until then. Forgot your password? Call 12333."
+        "even the right password is refused until then. Forgot your password? Call 12393."
     ) % {"minutes": minutes}
 
 

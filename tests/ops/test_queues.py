@@ -56,9 +56,16 @@ def test_each_kind_is_routed_to_its_own_queue():
 
 
 def test_time_limits_and_retries_per_kind():
-    # settlement: limits only (its retries are claims.tasks' own)
+    # settlement: the limits here; its retries are claims.tasks' own, not
+    # replaced by the per-kind ones
     assert (settle_batch.time_limit, settle_batch.soft_time_limit) == (1800, 1740)
-    assert not hasattr(settle_batch, "_orig_run")
+    assert {e.__name__ for e in settle_batch.autoretry_for} == {
+        "OperationalError",
+        "InterfaceError",
+        "Busy",
+    }
+    assert (settle_batch.retry_backoff, settle_batch.retry_backoff_max) == (2, 300)
+    assert settle_batch.max_retries == 12
     # the others: retried with exponential backoff on database and broker errors
     assert (rollover_year_task.time_limit, rollover_year_task.soft_time_limit) == (1800, 1740)
     assert hasattr(rollover_year_task, "_orig_run")
