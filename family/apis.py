@@ -165,6 +165,7 @@ class LinkListApi(APIView):
     them as the relative (``received``). POST (multipart): add a relative."""
 
     parser_classes = [MultiPartParser, FormParser]
+    upload_max_bytes_setting = "FAMILY_UPLOAD_MAX_BYTES"  # portal.uploads
 
     @extend_schema(responses=LinksOutput, operation_id="family_links_list")
     def get(self, request):

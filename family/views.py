@@ -19,6 +19,7 @@ from members.selectors import person_for_user
 from portal.access import Scope, person_for_viewer
 from portal.errors import ApplicationError
 from portal.security import staff_required
+from portal.uploads import upload_cap
 
 from . import selectors, services, uploads
 from .forms import CounterForm, LinkRequestForm, RejectForm
@@ -59,6 +60,7 @@ def index(request):
     )
 
 
+@upload_cap("FAMILY_UPLOAD_MAX_BYTES")
 @login_required
 @require_http_methods(["GET", "POST"])
 def add(request):
