@@ -486,6 +486,10 @@ def preview_dpi() -> int:
     return int(getattr(settings, "FAMILY_PREVIEW_DPI", 100))
 
 
+class PreviewError(Exception):
+    """PDFium could not open a stored PDF."""
+
+
 PREVIEW_MAX_SIDE = 2000  # pixels: a page with an absurd size is scaled down to this
 PREVIEW_GAP = 12  # pixels of grey between pages
 
@@ -500,7 +504,13 @@ def render_preview(name: str) -> bytes:
     import pypdfium2 as pdfium
     from PIL import Image
 
-    document = pdfium.PdfDocument(path_of(name))
+    path = path_of(name)
+    try:
+        document = pdfium.PdfDocument(path)
+    except pdfium.PdfiumError as exc:
+        if not path.exists():
+            raise FileNotFoundError(path) from None
+        raise PreviewError(str(exc)) from None
     try:
         images = []
         for index in range(min(len(document), preview_max_pages())):

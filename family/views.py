@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -159,6 +159,34 @@ def document_response(request, link) -> FileResponse:
     return response
 
 
+@never_cache
+@staff_required
+@require_GET
+def document_preview(request, pk: int):
+    """The first pages of a PDF document rendered on the server as one PNG:
+    for reviewing staff only, through the same check as the document. The
+    page shows it as an <img> (the portal's CSP allows no <object>), and
+    rendering runs no document code (family/uploads.render_preview)."""
+    link = selectors.document_for_user(request.user, pk)
+    if link.document_type != DocumentType.PDF:
+        raise Http404
+    try:
+        image = uploads.render_preview(link.document_name)
+    except (FileNotFoundError, ValueError, uploads.PreviewError):
+        raise Http404 from None
+    audit_record(
+        actor=request.user,
+        action="family.document.preview",
+        subject_person=link.member,
+        target=link,
+        request=request,
+    )
+    response = HttpResponse(image, content_type="image/png")
+    response["Content-Disposition"] = f'inline; filename="family-document-{link.pk}-preview.png"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response  # never_cache: private, no-store
+
+
 @login_required
 @require_GET
 def switch(request):
@@ -217,6 +245,7 @@ def review_queue(request):
             "next_cursor": next_cursor,
             "first_page": not request.GET.get("after"),
             "reject_form": RejectForm(),
+            "preview_pages": uploads.preview_max_pages(),
         },
     )
 
