@@ -12,6 +12,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.services import audit_view
 from members.selectors import person_for_user
 from portal.errors import ApplicationError
 from portal.money import to_fen
@@ -314,6 +315,13 @@ class ReviewQueueApi(APIView):
     def get(self, request):
         now = timezone.now()
         page, next_cursor = selectors.review_queue(after=request.GET.get("after"))
+        audit_view(
+            actor=request.user,
+            action="family.review.list",
+            persons=[pk for link in page for pk in (link.member_id, link.relative_id)],
+            detail={"links": [link.pk for link in page]},
+            request=request,
+        )
         response = Response(
             [
                 {

@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit.services import audit_record
+from audit.services import audit_record, audit_view
 from members.selectors import person_for_user
 from portal.access import Scope, person_for_viewer
 from portal.errors import ApplicationError
@@ -237,6 +237,13 @@ def review_queue(request):
     now = timezone.now()
     page, next_cursor = selectors.review_queue(after=request.GET.get("after"))
     items = [(link, now - link.created_at) for link in page]
+    audit_view(  # the cards show both persons' names and identity numbers
+        actor=request.user,
+        action="family.review.list",
+        persons=[pk for link in page for pk in (link.member_id, link.relative_id)],
+        detail={"links": [link.pk for link in page]},
+        request=request,
+    )
     return render(
         request,
         "family/review.html",

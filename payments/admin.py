@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from audit.admin_mixins import PersonDataAdminMixin
+
 from .models import Contribution, ImportBatch, PolicyYear
 
 
@@ -43,8 +45,11 @@ class ImportBatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contribution)
-class ContributionAdmin(admin.ModelAdmin):
-    """Read-only: records come from imports; credits are in the ledger."""
+class ContributionAdmin(PersonDataAdminMixin, admin.ModelAdmin):
+    """Read-only: records come from imports; credits are in the ledger. Every
+    page is audited with the persons it shows (audit/admin_mixins.py)."""
+
+    audit_person_attr = "person_id"
 
     list_display = (
         "person",

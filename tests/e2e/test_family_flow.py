@@ -109,6 +109,7 @@ def test_family_flow_end_to_end(page, alice, bob, staff, screenshot):
     )
     assert actions == [
         "family.link.request",
+        "family.review.list",  # the queue page named both persons (empty after approval)
         "family.document.view",
         "family.link.approve",
         "family.link.revoke",
