@@ -58,11 +58,7 @@ def fill(po_text: str, translations: dict[str, str]) -> tuple[str, list[str]]:
             missing.append(msgid)
             out.append(entry)
             continue
-        # A filled entry is no longer fuzzy (also "#, fuzzy, python-format"),
-        # and the previous msgid makemessages guessed from goes with the flag.
-        head = [ln.replace("#, fuzzy, ", "#, ") for ln in lines[:k] if ln != "#, fuzzy"]
-        head = [ln for ln in head if not ln.startswith("#| ")]
-        lines = [*head, f"msgstr {_quote(text)}"]
+        lines = [ln for ln in lines[:k] if ln != "#, fuzzy"] + [f"msgstr {_quote(text)}"]
         lines += entry.split("\n")[end:]
         out.append("\n".join(lines))
     return "\n\n".join(out), missing

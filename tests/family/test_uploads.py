@@ -379,3 +379,31 @@ def test_page_shows_a_clear_error_for_an_empty_file(client_for, alice, private_m
     assert "The file is empty." in response.content.decode()
     assert FamilyLink.objects.count() == 0
     assert stored_files(private_media) == []
+
+
+def test_a_50_mb_upload_to_the_api_is_a_400_in_the_error_shape(
+    client_for, alice, private_media, settings
+):
+    handlers = list(settings.FILE_UPLOAD_HANDLERS)
+    settings.FILE_UPLOAD_HANDLERS = [*handlers[:1], f"{__name__}.CountingHandler", *handlers[1:]]
+    CountingHandler.passed_on = 0
+    fields = {k: v for k, v in _form().items() if k not in ("agree", "scope_balance")}
+    body = _StreamedBody(
+        "----apiboundary", {**fields, "agree": "true", "scope_balance": "true"}, 50 * 1024 * 1024
+    )
+
+    response = client_for(alice).request(
+        REQUEST_METHOD="POST",
+        PATH_INFO="/api/v1/family/links/",
+        CONTENT_TYPE="multipart/form-data; boundary=----apiboundary",
+        CONTENT_LENGTH=str(body.length),
+        HTTP_ACCEPT_LANGUAGE="en",
+        **{"wsgi.input": body},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "file_too_large"
+    assert list(response.json()["error"]["fields"]) == ["document"]
+    assert 0 < CountingHandler.passed_on <= settings.FAMILY_UPLOAD_MAX_BYTES
+    assert FamilyLink.objects.count() == 0
+    assert stored_files(private_media) == []
