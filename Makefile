@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format install worker messages bench browser clean
+.PHONY: run test lint format install worker messages bench browser clean totp
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@scripts/bootstrap
@@ -34,6 +34,11 @@ lint: install
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+## The demo staff's current one-time code: `make totp` (staff) or `make totp WHO=admin`
+WHO ?= staff
+totp: install
+	@$(PY) manage.py demo_totp $(WHO)
 
 ## A Celery worker (needs REDIS_URL or CELERY_BROKER_URL); run several for more throughput
 worker: install

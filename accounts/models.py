@@ -80,6 +80,11 @@ class JournalTransaction(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The day the money moved, in the portal's time zone: what "the balance as
+    # of 31 December" sums (ADR 0002). Today for anything done now; a loader
+    # replaying history gives the historical day; a reversal is valued the day
+    # it is posted.
+    value_date = models.DateField(default=timezone.localdate, db_index=True)
 
     class Meta:
         verbose_name = _("journal transaction")
@@ -111,3 +116,60 @@ class Posting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id}: {self.amount_fen}"
+
+
+class Rollover(models.Model):
+    """The year-end rollover of one member for one year: written once, even
+    when nothing moved, so a re-run, a resumed run or a late run finds it and
+    changes nothing (ADR 0002). Append-only on PostgreSQL."""
+
+    person = models.ForeignKey(
+        "members.InsuredPerson", on_delete=models.PROTECT, related_name="rollovers"
+    )
+    year = models.PositiveSmallIntegerField()
+    # What was moved: max(0, min(balance_as_of_fen, balance_at_run_fen)).
+    amount_fen = models.BigIntegerField()
+    # The current-year pocket's balance as of 31 December of ``year`` (its
+    # postings valued on or before that day), and its balance when the run
+    # reached this member.
+    balance_as_of_fen = models.BigIntegerField()
+    balance_at_run_fen = models.BigIntegerField()
+    transaction = models.OneToOneField(
+        JournalTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("year-end rollover")
+        verbose_name_plural = _("year-end rollovers")
+        constraints = [
+            models.UniqueConstraint(fields=["person", "year"], name="ledger_one_rollover_per_year"),
+            models.CheckConstraint(
+                condition=models.Q(amount_fen__gte=0), name="ledger_rollover_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount_fen=0, transaction__isnull=True)
+                | models.Q(amount_fen__gt=0, transaction__isnull=False),
+                name="ledger_rollover_has_transaction_iff_money_moved",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"rollover {self.year} of {self.person_id}: {self.amount_fen}"
+
+
+class YearEndClosing(models.Model):
+    """One row per rolled-over year; ``completed_at`` is set when every member
+    has their ``Rollover`` row. A later year is refused until the earlier
+    years with ledger activity are complete (ADR 0002)."""
+
+    year = models.PositiveSmallIntegerField(unique=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("year-end closing")
+        verbose_name_plural = _("year-end closings")
+
+    def __str__(self) -> str:
+        return f"closing {self.year}"

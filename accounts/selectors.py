@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connection
@@ -40,6 +41,50 @@ def pocket_balances(person: InsuredPerson | int) -> Balances:
     return Balances(
         current_fen=rows.get(AccountKind.MEMBER_CURRENT, 0),
         prior_fen=rows.get(AccountKind.MEMBER_PRIOR, 0),
+    )
+
+
+@dataclass(frozen=True)
+class LatestRollover:
+    year: int
+    amount_fen: int
+
+    @property
+    def as_of(self) -> dt.date:
+        return dt.date(self.year, 12, 31)
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    balances: Balances
+    rollover: LatestRollover | None
+
+
+_SUMMARY_SQL = (
+    "SELECT kind, balance_fen, 0 FROM accounts_ledgeraccount "
+    "WHERE person_id = %s AND kind IN ('member_current', 'member_prior') "
+    "UNION ALL "
+    "SELECT 'rollover', amount_fen, year FROM accounts_rollover "
+    "WHERE person_id = %s AND year = (SELECT MAX(year) FROM accounts_rollover WHERE person_id = %s)"
+)
+
+
+def account_summary(person: InsuredPerson | int) -> AccountSummary:
+    """The person's two pockets and their latest year-end rollover (the
+    dashboard shows both), in one plain query like ``pocket_balances``."""
+    pid = _person_id(person)
+    with connection.cursor() as cursor:
+        cursor.execute(_SUMMARY_SQL, [pid, pid, pid])
+        rows = {kind: (fen, year) for kind, fen, year in cursor.fetchall()}
+    rollover = rows.get("rollover")
+    return AccountSummary(
+        balances=Balances(
+            current_fen=rows.get(AccountKind.MEMBER_CURRENT, (0, 0))[0],
+            prior_fen=rows.get(AccountKind.MEMBER_PRIOR, (0, 0))[0],
+        ),
+        rollover=LatestRollover(year=int(rollover[1]), amount_fen=int(rollover[0]))
+        if rollover
+        else None,
     )
 
 
@@ -85,3 +130,284 @@ def ledger_offenders() -> LedgerOffenders:
         )
         transactions = [tuple(int(v) if i != 1 else v for i, v in enumerate(r)) for r in cursor]
     return LedgerOffenders(accounts=accounts, transactions=transactions)
+
+
+# --- Business rules verify_ledger proves (ADR 0001, 0002) ---------------------
+
+
+@dataclass(frozen=True)
+class RuleOffender:
+    rule: str  # "credit", "expense", "rollover", "reversal", "closed-year"
+    what: str  # e.g. "transaction 12 contribution:5:credit"
+    problem: str
+
+
+def _year_end(column: str) -> str:
+    """SQL for 31 December of the integer year in ``column``."""
+    if connection.vendor == "postgresql":
+        return f"make_date({column}, 12, 31)"
+    return f"(CAST({column} AS TEXT) || '-12-31')"
+
+
+def _contribution_id(key: str) -> str:
+    """SQL for the contribution id in a ``contribution:<id>:credit`` key (NULL
+    when the key has another shape)."""
+    if connection.vendor == "postgresql":
+        return (
+            f"CASE WHEN {key} ~ '^contribution:[0-9]{{1,18}}:credit$' "
+            f"THEN CAST(substr({key}, 14, length({key}) - 20) AS bigint) END"
+        )
+    return (
+        f"CASE WHEN {key} GLOB 'contribution:[0-9]*:credit' "
+        f"THEN CAST(substr({key}, 14, length({key}) - 20) AS INTEGER) END"
+    )
+
+
+def _credit_offenders(cursor) -> list[RuleOffender]:
+    """Every ``contribution:<id>:credit`` transaction credits that contribution's
+    person's current-year pocket with exactly its credited amount, and no other
+    member pocket."""
+    cid = _contribution_id("t.idempotency_key")
+    cursor.execute(
+        f"""
+        SELECT t.id, t.idempotency_key, c.id, c.credited_fen,
+               SUM(CASE WHEN a.kind IN ('member_current', 'member_prior') THEN 1 ELSE 0 END),
+               SUM(CASE WHEN a.kind = 'member_current' AND a.person_id = c.person_id
+                        THEN p.amount_fen ELSE 0 END)
+          FROM accounts_journaltransaction t
+          LEFT JOIN payments_contribution c ON c.id = {cid}
+          JOIN accounts_posting p ON p.transaction_id = t.id
+          JOIN accounts_ledgeraccount a ON a.id = p.account_id
+         WHERE t.idempotency_key LIKE 'contribution:%:credit'
+         GROUP BY t.id, t.idempotency_key, c.id, c.credited_fen
+        HAVING c.id IS NULL
+            OR SUM(CASE WHEN a.kind = 'member_current' AND a.person_id = c.person_id
+                        THEN p.amount_fen ELSE 0 END) <> c.credited_fen
+            OR SUM(CASE WHEN a.kind IN ('member_current', 'member_prior') THEN 1 ELSE 0 END)
+               <> CASE WHEN c.credited_fen <> 0 THEN 1 ELSE 0 END
+         ORDER BY t.id
+        """  # noqa: S608 (constant SQL)
+    )
+    out = []
+    for tid, key, contribution_id, credited, member_postings, here in cursor.fetchall():
+        what = f"transaction {tid} {key}"
+        if contribution_id is None:
+            out.append(RuleOffender("credit", what, "no such contribution"))
+        else:
+            out.append(
+                RuleOffender(
+                    "credit",
+                    what,
+                    f"credits {here} fen to the person's current-year pocket in "
+                    f"{member_postings} member posting(s); contribution {contribution_id} "
+                    f"credited {credited} fen",
+                )
+            )
+    return out
+
+
+def _expense_offenders(cursor) -> list[RuleOffender]:
+    """Every expense's ledger transaction moves exactly its account parts: each
+    pocket part out of the patient's (or the granting relative's) pocket, the
+    account total into the institution's payable; no transaction when the
+    account paid nothing."""
+    cursor.execute(
+        """
+        SELECT expense_id, account_id, SUM(amount) FROM (
+          SELECT e.id AS expense_id, p.account_id AS account_id, p.amount_fen AS amount
+            FROM claims_expense e JOIN accounts_posting p ON p.transaction_id = e.ledger_txn_id
+          UNION ALL
+          SELECT e.id, a.id, pt.amount_fen
+            FROM claims_expense e
+            JOIN claims_expensepart pt ON pt.expense_id = e.id
+            JOIN accounts_ledgeraccount a
+              ON (pt.payer = 'current' AND a.kind = 'member_current' AND a.person_id = e.patient_id)
+              OR (pt.payer = 'prior' AND a.kind = 'member_prior' AND a.person_id = e.patient_id)
+              OR (pt.payer = 'relative_prior' AND a.kind = 'member_prior'
+                  AND a.person_id = pt.grantor_id)
+          UNION ALL
+          SELECT e.id, a.id, -e.account_fen
+            FROM claims_expense e
+            JOIN accounts_ledgeraccount a
+              ON a.kind = 'institution_payable' AND a.institution_id = e.institution_id
+           WHERE e.account_fen <> 0
+          UNION ALL
+          SELECT e.id, NULL, 1 FROM claims_expense e
+           WHERE e.account_fen <> 0 AND e.ledger_txn_id IS NULL
+        ) d
+        GROUP BY expense_id, account_id
+        HAVING SUM(amount) <> 0
+        ORDER BY expense_id, account_id
+        """
+    )
+    out = []
+    for expense_id, account_id, diff in cursor.fetchall():
+        if account_id is None:
+            problem = "its account part has no ledger transaction"
+        else:
+            problem = f"account {account_id}: postings differ from its parts by {diff} fen"
+        out.append(RuleOffender("expense", f"expense {expense_id}", problem))
+    return out
+
+
+def _reversal_offenders(cursor) -> list[RuleOffender]:
+    """Every reversing transaction is the mirror image of the one it reverses."""
+    cursor.execute(
+        """
+        SELECT r.id, r.idempotency_key, d.account_id, SUM(d.amount) FROM (
+          SELECT t.id AS reversal_id, p.account_id AS account_id, p.amount_fen AS amount
+            FROM accounts_journaltransaction t
+            JOIN accounts_posting p ON p.transaction_id = t.id
+           WHERE t.reverses_id IS NOT NULL
+          UNION ALL
+          SELECT t.id, p.account_id, p.amount_fen
+            FROM accounts_journaltransaction t
+            JOIN accounts_posting p ON p.transaction_id = t.reverses_id
+           WHERE t.reverses_id IS NOT NULL
+        ) d JOIN accounts_journaltransaction r ON r.id = d.reversal_id
+        GROUP BY r.id, r.idempotency_key, d.account_id
+        HAVING SUM(d.amount) <> 0
+        ORDER BY r.id, d.account_id
+        """
+    )
+    return [
+        RuleOffender(
+            "reversal",
+            f"transaction {tid} {key}",
+            f"account {aid}: not the mirror of the original ({diff} fen left)",
+        )
+        for tid, key, aid, diff in cursor.fetchall()
+    ]
+
+
+def _rollover_offenders(cursor) -> list[RuleOffender]:
+    """Every year-end rollover record: its balance as of 31 December is the
+    sum of the current pocket's postings valued on or before that day (its own
+    transaction left out), it moved max(0, min(that, the balance at the run)),
+    and its transaction (keyed, valued 31 December) moves exactly that from
+    the person's current pocket to their prior pocket. Every rollover
+    transaction has its record."""
+    year_end = _year_end("r.year")
+    cursor.execute(
+        f"""
+        SELECT r.person_id, r.year, r.amount_fen, r.balance_as_of_fen, r.balance_at_run_fen,
+               (SELECT COALESCE(SUM(p.amount_fen), 0)
+                  FROM accounts_ledgeraccount a
+                  JOIN accounts_posting p ON p.account_id = a.id
+                  JOIN accounts_journaltransaction t ON t.id = p.transaction_id
+                 WHERE a.person_id = r.person_id AND a.kind = 'member_current'
+                   AND t.value_date <= {year_end}
+                   AND (r.transaction_id IS NULL OR t.id <> r.transaction_id)) AS as_of,
+               t.id, t.kind, t.idempotency_key, t.value_date = {year_end},
+               (SELECT COUNT(*) FROM accounts_posting p WHERE p.transaction_id = t.id),
+               (SELECT COALESCE(SUM(p.amount_fen), 0) FROM accounts_posting p
+                  JOIN accounts_ledgeraccount a ON a.id = p.account_id
+                 WHERE p.transaction_id = t.id AND a.kind = 'member_current'
+                   AND a.person_id = r.person_id),
+               (SELECT COALESCE(SUM(p.amount_fen), 0) FROM accounts_posting p
+                  JOIN accounts_ledgeraccount a ON a.id = p.account_id
+                 WHERE p.transaction_id = t.id AND a.kind = 'member_prior'
+                   AND a.person_id = r.person_id)
+          FROM accounts_rollover r
+          LEFT JOIN accounts_journaltransaction t ON t.id = r.transaction_id
+         ORDER BY r.year, r.person_id
+        """  # noqa: S608 (constant SQL)
+    )
+    out = []
+    for (
+        pid,
+        year,
+        amount,
+        as_of_rec,
+        at_run,
+        as_of,
+        tid,
+        kind,
+        key,
+        valued_right,
+        n,
+        out_current,
+        into_prior,
+    ) in cursor.fetchall():
+        problems = []
+        if as_of != as_of_rec:
+            problems.append(f"balance as of 31 December is {as_of} fen, recorded {as_of_rec}")
+        if amount != max(0, min(as_of, at_run)):
+            problems.append(
+                f"moved {amount} fen, the rule gives {max(0, min(as_of, at_run))} "
+                f"(as of 31 December {as_of}, at the run {at_run})"
+            )
+        if tid is not None and (
+            kind != "rollover"
+            or key != f"rollover:{year}:{pid}"
+            or not valued_right
+            or n != 2
+            or out_current != -amount
+            or into_prior != amount
+        ):
+            problems.append(
+                f"transaction {tid} {key} moves {-out_current} fen out of the current pocket "
+                f"and {into_prior} into the prior pocket in {n} posting(s), "
+                f"not the {amount} recorded (or is not a rollover valued 31 December)"
+            )
+        if problems:
+            out.append(
+                RuleOffender("rollover", f"rollover {year} of person {pid}", "; ".join(problems))
+            )
+    cursor.execute(
+        """
+        SELECT t.id, t.idempotency_key FROM accounts_journaltransaction t
+         WHERE t.kind = 'rollover'
+           AND NOT EXISTS (SELECT 1 FROM accounts_rollover r WHERE r.transaction_id = t.id)
+         ORDER BY t.id
+        """
+    )
+    out += [
+        RuleOffender("rollover", f"transaction {tid} {key}", "a rollover without its record")
+        for tid, key in cursor.fetchall()
+    ]
+    return out
+
+
+def _closed_year_offenders(cursor) -> list[RuleOffender]:
+    """No transaction but a rollover is valued in a year whose rollover had
+    already started when it was posted (it would escape that year's rollover)."""
+    year_end = _year_end("c.year")
+    cursor.execute(
+        f"""
+        SELECT t.id, t.idempotency_key, t.value_date, c.year
+          FROM accounts_journaltransaction t
+          JOIN accounts_yearendclosing c
+            ON t.value_date <= {year_end} AND t.created_at > c.started_at
+         WHERE t.kind <> 'rollover'
+         ORDER BY t.id, c.year
+        """  # noqa: S608 (constant SQL)
+    )
+    seen: set[int] = set()
+    out = []
+    for tid, key, value_date, year in cursor.fetchall():
+        if tid in seen:
+            continue
+        seen.add(tid)
+        out.append(
+            RuleOffender(
+                "closed-year",
+                f"transaction {tid} {key}",
+                f"valued {value_date} but posted after the rollover of {year} started",
+            )
+        )
+    return out
+
+
+def rule_offenders() -> list[RuleOffender]:
+    """Every breach of the business rules the ledger can prove (set-based
+    queries): contribution credits, expenses' account parts, reversals,
+    year-end rollovers, and transactions valued in an already-closed year."""
+    with connection.cursor() as cursor:
+        return (
+            _credit_offenders(cursor)
+            + _expense_offenders(cursor)
+            + _reversal_offenders(cursor)
+            + _rollover_offenders(cursor)
+            + _closed_year_offenders(cursor)
+        )

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import datetime as dt
 import hashlib
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.models import InsuredPerson
 from portal.errors import ApplicationError, Conflict
 
-from .models import MEMBER_POCKETS, AccountKind, JournalTransaction, LedgerAccount, Posting
+from .models import (
+    MEMBER_POCKETS,
+    AccountKind,
+    JournalTransaction,
+    LedgerAccount,
+    Posting,
+    Rollover,
+    YearEndClosing,
+)
 
 SYSTEM_KINDS = (AccountKind.POOLED_FUND, AccountKind.CONTRIBUTIONS_RECEIVABLE)
 
@@ -76,6 +88,34 @@ def institution_payable(institution_id: int) -> LedgerAccount:
     )
 
 
+# A loader replaying history (the demo timeline) sets the day its events
+# happened; everything else is valued today. See ``valued_on``.
+_replay_date: contextvars.ContextVar[dt.date | None] = contextvars.ContextVar(
+    "ledger_replay_date", default=None
+)
+
+
+@contextlib.contextmanager
+def valued_on(day: dt.date) -> Iterator[None]:
+    """Value the ledger transactions posted inside this block on ``day`` when
+    their caller names no value date: for loaders replaying history (the demo
+    timeline), so that services they call (an import, an expense) post on the
+    day the event happened. Never used for work done now (ADR 0002)."""
+    token = _replay_date.set(day)
+    try:
+        yield
+    finally:
+        _replay_date.reset(token)
+
+
+def _value_date(value_date: dt.date | None) -> dt.date:
+    if value_date is not None:
+        if not isinstance(value_date, dt.date) or isinstance(value_date, dt.datetime):
+            raise TypeError("value_date is a date")
+        return value_date
+    return _replay_date.get() or timezone.localdate()
+
+
 def _body_hash(kind: str, postings: dict[int, int], reverses_id: int | None) -> str:
     body = {"kind": kind, "postings": sorted(postings.items()), "reverses": reverses_id}
     return hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).hexdigest()
@@ -112,8 +152,12 @@ def ledger_post(
     postings: Sequence[tuple[LedgerAccount | int, int]],
     memo: str = "",
     reverses: JournalTransaction | None = None,
+    value_date: dt.date | None = None,
 ) -> JournalTransaction:
     """Post one balanced transaction, exactly once per idempotency key.
+
+    ``value_date`` is the day the money moves (default: today, local time);
+    it is not part of the body, so a retry on another day returns the first.
 
     1. Merge and check the postings (integers, at least two accounts, sum zero).
     2. Lock the member pockets that lose money, in primary-key order (no
@@ -126,6 +170,7 @@ def ledger_post(
        transaction and, by a CHECK constraint, any pocket below zero.
     """
     merged = _normalise(postings)
+    value_date = _value_date(value_date)
     body_hash = _body_hash(kind, merged, reverses.pk if reverses else None)
     debits = {aid: -amt for aid, amt in merged.items() if amt < 0}
     try:
@@ -147,6 +192,7 @@ def ledger_post(
                 body_hash=body_hash,
                 memo=memo[:255],
                 reverses=reverses,
+                value_date=value_date,
             )
             Posting.objects.bulk_create(
                 [
@@ -164,11 +210,16 @@ def ledger_post(
 
 
 def ledger_reverse(
-    *, original: JournalTransaction, idempotency_key: str, memo: str = ""
+    *,
+    original: JournalTransaction,
+    idempotency_key: str,
+    memo: str = "",
+    value_date: dt.date | None = None,
 ) -> JournalTransaction:
     """Undo a transaction by posting its mirror image (history is never edited).
 
-    A transaction is reversed at most once (unique ``reverses``).
+    A transaction is reversed at most once (unique ``reverses``). The reversal
+    is valued the day it is posted (default today), not on the original's day.
     """
     postings = [(p.account_id, -p.amount_fen) for p in original.postings.all()]
     return ledger_post(
@@ -177,6 +228,7 @@ def ledger_reverse(
         postings=postings,
         memo=memo or f"reversal of {original.idempotency_key}",
         reverses=original,
+        value_date=value_date,
     )
 
 
@@ -198,7 +250,10 @@ def copy_rows(cursor, sql: str, rows: Iterable[Sequence]) -> None:
 
 
 def ledger_post_bulk(
-    *, kind: str, entries: Iterable[tuple[str, Sequence[tuple[int, int]], str]]
+    *,
+    kind: str,
+    entries: Iterable[tuple[str, Sequence[tuple[int, int]], str]],
+    value_date: dt.date | None = None,
 ) -> int:
     """Post many new transactions at once: ``entries`` are
     ``(idempotency_key, [(account_id, amount_fen), ...], memo)``. Returns how
@@ -212,8 +267,10 @@ def ledger_post_bulk(
 
     Unlike ``ledger_post`` it does not lock or check debited member pockets:
     a caller that debits one must hold its row lock and know the balance covers
-    it (the rollover does); the CHECK constraint is the backstop.
+    it (the rollover does); the CHECK constraint is the backstop. Every
+    transaction is valued on ``value_date`` (default today).
     """
+    value_date = _value_date(value_date)
     prepared = []
     for key, postings, memo in entries:
         merged = _normalise(postings)
@@ -226,7 +283,11 @@ def ledger_post_bulk(
             before = JournalTransaction.objects.filter(idempotency_key=key).exists()
             if not before:
                 ledger_post(
-                    idempotency_key=key, kind=kind, postings=list(merged.items()), memo=memo
+                    idempotency_key=key,
+                    kind=kind,
+                    postings=list(merged.items()),
+                    memo=memo,
+                    value_date=value_date,
                 )
                 created += 1
         return created
@@ -258,8 +319,8 @@ def ledger_post_bulk(
             """
             WITH new_txn AS (
               INSERT INTO accounts_journaltransaction
-                (idempotency_key, kind, body_hash, memo, created_at)
-              SELECT key, %s, body_hash, memo, now() FROM _bulk_txn ORDER BY key
+                (idempotency_key, kind, body_hash, memo, created_at, value_date)
+              SELECT key, %s, body_hash, memo, now(), %s FROM _bulk_txn ORDER BY key
               ON CONFLICT (idempotency_key) DO NOTHING
               RETURNING id, idempotency_key
             ), new_postings AS (
@@ -270,7 +331,7 @@ def ledger_post_bulk(
             )
             SELECT (SELECT count(*) FROM new_txn)
             """,
-            [kind],
+            [kind, value_date],
         )
         return cursor.fetchone()[0]
 
@@ -285,7 +346,9 @@ _SQL_BODY_HASH = """encode(sha256(convert_to(
   || '],"reverses":null}', 'UTF8')), 'hex')"""
 
 
-def ledger_post_bulk_sql(*, kind: str, postings_sql: str, params: dict) -> int:
+def ledger_post_bulk_sql(
+    *, kind: str, postings_sql: str, params: dict, value_date: dt.date | None = None
+) -> int:
     """Post many new transactions whose postings a query computes (PostgreSQL
     only), so no posting passes through Python. ``postings_sql`` is a SELECT of
     ``(key, memo, account_id, amount)``, one row per posting: non-zero amounts,
@@ -294,9 +357,11 @@ def ledger_post_bulk_sql(*, kind: str, postings_sql: str, params: dict) -> int:
     back). Like ``ledger_post_bulk``: keys already stored are skipped, the new
     transactions and all their postings go in with ONE statement each, the
     stored body hash equals ``body_hash(kind, postings)``; returns how many
-    were created. It does not lock or check debited member pockets."""
+    were created. It does not lock or check debited member pockets. Every
+    transaction is valued on ``value_date`` (default today)."""
     if not kind.isascii():
         raise ValueError("kind must be ASCII")
+    value_date = _value_date(value_date)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS _bulk_sql_post "
@@ -312,8 +377,9 @@ def ledger_post_bulk_sql(*, kind: str, postings_sql: str, params: dict) -> int:
             f"""
             WITH new_txn AS (
               INSERT INTO accounts_journaltransaction
-                (idempotency_key, kind, body_hash, memo, created_at)
-              SELECT key, %(kind)s, {_SQL_BODY_HASH}, left(min(memo), 255), now()
+                (idempotency_key, kind, body_hash, memo, created_at, value_date)
+              SELECT key, %(kind)s, {_SQL_BODY_HASH}, left(min(memo), 255), now(),
+                     %(value_date)s::date
                 FROM _bulk_sql_post GROUP BY key ORDER BY key
               ON CONFLICT (idempotency_key) DO NOTHING
               RETURNING id, idempotency_key
@@ -325,7 +391,7 @@ def ledger_post_bulk_sql(*, kind: str, postings_sql: str, params: dict) -> int:
             )
             SELECT (SELECT count(*) FROM new_txn)
             """,  # noqa: S608 (a constant expression)
-            {"kind": kind},
+            {"kind": kind, "value_date": value_date},
         )
         return cursor.fetchone()[0]
 
@@ -338,8 +404,54 @@ class RolloverResult:
     batches: int
 
 
+ROLLOVER_KIND = "rollover"
+
+
 def rollover_key(year: int, person_id: int) -> str:
     return f"rollover:{year}:{person_id}"
+
+
+def rollover_amount(*, balance_as_of_fen: int, balance_now_fen: int) -> int:
+    """What the rollover moves (ADR 0002): the current-year balance as of 31
+    December, less whatever of it new-year spending already used. New-year
+    spending first uses new-year credits, so what is left of last year's money
+    is ``min(balance as of 31 December, balance now)``, never below zero."""
+    return max(0, min(balance_as_of_fen, balance_now_fen))
+
+
+def _first_activity_year() -> int | None:
+    first = (
+        JournalTransaction.objects.exclude(kind=ROLLOVER_KIND)
+        .order_by("value_date")
+        .values_list("value_date", flat=True)
+        .first()
+    )
+    return first.year if first is not None else None
+
+
+def _open_closing(year: int) -> YearEndClosing:
+    """The closing row of ``year``; refuses while an earlier year with ledger
+    activity is not completely rolled over (years close in order)."""
+    first = _first_activity_year()
+    if first is not None and first < year:
+        done = set(
+            YearEndClosing.objects.filter(
+                year__gte=first, year__lt=year, completed_at__isnull=False
+            ).values_list("year", flat=True)
+        )
+        missing = [y for y in range(first, year) if y not in done]
+        if missing:
+            raise ApplicationError(
+                _(
+                    "The year %(year)s cannot be rolled over before %(earlier)s: "
+                    "roll over %(earlier)s first (years close in order)."
+                )
+                % {"year": year, "earlier": missing[0]},
+                code="earlier_year_open",
+                fields={"year": [_("Roll over %(earlier)s first.") % {"earlier": missing[0]}]},
+            )
+    closing, _created = YearEndClosing.objects.get_or_create(year=year)
+    return closing
 
 
 def rollover_year(
@@ -349,19 +461,24 @@ def rollover_year(
     pause_seconds: float = 0.0,
     on_batch: Callable[[int], None] | None = None,
 ) -> RolloverResult:
-    """Move every member's current-year balance to their prior-years pocket at
-    the end of ``year``, exactly once per member per year.
+    """Move each member's current-year money of ``year`` to their prior-years
+    pocket, exactly once per member per year, whenever it runs (ADR 0002).
 
-    Each member's move is one ledger transaction keyed ``rollover:<year>:<person>``
-    (unique), so running again, or resuming after the process was killed, skips
-    whoever was done. Batches of ``batch_size`` current pockets in id order
+    Refused for a year not over yet, and while an earlier year with ledger
+    activity is not completely rolled over. A year already complete returns at
+    once. Otherwise, batches of ``batch_size`` current pockets in id order
     (keyset, never OFFSET), each batch its own database transaction:
     1. make sure each member of the batch has a prior-years pocket;
     2. lock both pockets of the batch's members in id order (the global lock
-       order, so no deadlock with spends), skip members whose key exists;
-    3. post every move of the batch with ``ledger_post_bulk`` (one statement).
-    A zero balance moves nothing and writes nothing. ``pause_seconds`` between
-    batches eases the load on a busy database.
+       order, so no deadlock with spends); skip members who already have their
+       ``Rollover`` row for the year (a re-run or a resumed run);
+    3. per remaining member: the balance as of 31 December (the pocket's
+       postings valued on or before it), the balance now, and the amount
+       ``rollover_amount`` of the two; post every non-zero move with
+       ``ledger_post_bulk`` (one statement), valued 31 December of ``year``;
+    4. write a ``Rollover`` row for every member of the batch, zero included.
+    When every batch is done the year's closing is marked complete.
+    ``pause_seconds`` between batches eases the load on a busy database.
     """
     today = timezone.localdate()
     if year >= today.year:
@@ -371,7 +488,10 @@ def rollover_year(
             code="year_not_over",
             fields={"year": [_("This year is not over yet.")]},
         )
-    kind = "rollover"
+    closing = _open_closing(year)
+    if closing.completed_at is not None:
+        return RolloverResult(year=year, members_rolled=0, fen_moved=0, batches=0)
+    year_end = dt.date(year, 12, 31)
     last_id = 0
     members = moved = batches = 0
     while True:
@@ -401,28 +521,73 @@ def rollover_year(
                 .values_list("id", "person_id", "kind", "balance_fen")
             )
             done = set(
-                JournalTransaction.objects.filter(
-                    idempotency_key__in=[rollover_key(year, pid) for pid in person_ids]
-                ).values_list("idempotency_key", flat=True)
+                Rollover.objects.filter(year=year, person_id__in=person_ids).values_list(
+                    "person_id", flat=True
+                )
             )
             current = {
                 pid: (aid, bal) for aid, pid, k, bal in pockets if k == AccountKind.MEMBER_CURRENT
             }
             prior = {pid: aid for aid, pid, k, _bal in pockets if k == AccountKind.MEMBER_PRIOR}
-            entries = []
-            for pid in person_ids:
-                key = rollover_key(year, pid)
-                aid, balance = current[pid]
-                if key in done or balance <= 0:
-                    continue
-                entries.append(
-                    (key, [(aid, -balance), (prior[pid], balance)], f"year-end rollover {year}")
+            todo = [pid for pid in person_ids if pid not in done]
+            as_of = dict(
+                Posting.objects.filter(
+                    account_id__in=[current[pid][0] for pid in todo],
+                    transaction__value_date__lte=year_end,
                 )
-                moved += balance
-            members += ledger_post_bulk(kind=kind, entries=entries)
+                .values("account_id")
+                .annotate(total=Sum("amount_fen"))
+                .values_list("account_id", "total")
+            )
+            entries, markers = [], []
+            for pid in todo:
+                aid, balance = current[pid]
+                balance_as_of = as_of.get(aid, 0)
+                amount = rollover_amount(balance_as_of_fen=balance_as_of, balance_now_fen=balance)
+                if amount:
+                    entries.append(
+                        (
+                            rollover_key(year, pid),
+                            [(aid, -amount), (prior[pid], amount)],
+                            f"year-end rollover {year}",
+                        )
+                    )
+                markers.append(
+                    Rollover(
+                        person_id=pid,
+                        year=year,
+                        amount_fen=amount,
+                        balance_as_of_fen=balance_as_of,
+                        balance_at_run_fen=balance,
+                    )
+                )
+            if entries:
+                created = ledger_post_bulk(kind=ROLLOVER_KIND, entries=entries, value_date=year_end)
+                if created != len(entries):
+                    # A rollover transaction without its marker: only if written
+                    # by hand or by an older version; refuse rather than guess.
+                    raise ApplicationError(
+                        _("A rollover transaction of %(year)s exists without its record.")
+                        % {"year": year},
+                        code="rollover_inconsistent",
+                    )
+                txn_ids = dict(
+                    JournalTransaction.objects.filter(
+                        idempotency_key__in=[key for key, _p, _m in entries]
+                    ).values_list("idempotency_key", "id")
+                )
+                for marker in markers:
+                    if marker.amount_fen:
+                        marker.transaction_id = txn_ids[rollover_key(year, marker.person_id)]
+                members += len(entries)
+                moved += sum(p[1][1] for _k, p, _m in entries)
+            Rollover.objects.bulk_create(markers)
         batches += 1
         if on_batch is not None:
             on_batch(batches)
         if pause_seconds:
             time.sleep(pause_seconds)
+    YearEndClosing.objects.filter(pk=closing.pk, completed_at__isnull=True).update(
+        completed_at=timezone.now()
+    )
     return RolloverResult(year=year, members_rolled=members, fen_moved=moved, batches=batches)

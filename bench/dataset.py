@@ -365,6 +365,17 @@ class Builder:
                 "GREATEST((SELECT COALESCE(max(id), 0) FROM accounts_ledgeraccount), %s))",
                 [prior_id(self.persons)],
             )
+        # The rolled-over years are closed, as rollover_year leaves them.
+        from accounts.models import YearEndClosing
+
+        for year in YEARS[:-1]:
+            YearEndClosing.objects.get_or_create(
+                year=year,
+                defaults={
+                    "started_at": dt.datetime.fromisoformat(f"{year + 1}-01-01T00:05:00+08:00"),
+                    "completed_at": dt.datetime.fromisoformat(f"{year + 1}-01-01T01:00:00+08:00"),
+                },
+            )
         self.receivable = system_account(AccountKind.CONTRIBUTIONS_RECEIVABLE).pk
         self.pooled = system_account(AccountKind.POOLED_FUND).pk
         self.policies = {
@@ -467,6 +478,8 @@ class Builder:
                 "memo": memo,
                 "reverses_id": None,
                 "created_at": created,
+                # Credits and rollovers are created on 31 December (+08).
+                "value_date": created[:10],
             },
         )
         for account, amount in postings.items():
@@ -482,7 +495,13 @@ class Builder:
             )
 
     def _rollover(self, out, counters, pid: int, year: int, balance: int) -> None:
-        if balance > 0 and year < LAST_YEAR:
+        """The year's rollover as ``accounts.services.rollover_year`` writes it:
+        valued 31 December, with its record (zero included). The year's whole
+        credit is its balance as of 31 December and at the run."""
+        if year >= LAST_YEAR:
+            return
+        txn_id = None
+        if balance > 0:
             self._txn(
                 out,
                 counters,
@@ -490,8 +509,21 @@ class Builder:
                 "rollover",
                 {current_id(pid): -balance, prior_id(pid): balance},
                 f"year-end rollover {year}",
-                f"{year + 1}-01-01 00:05:00+08",
+                f"{year}-12-31 23:59:00+08",
             )
+            txn_id = counters.txn
+        out.add(
+            "accounts_rollover",
+            {
+                "person_id": pid,
+                "year": year,
+                "amount_fen": balance,
+                "balance_as_of_fen": balance,
+                "balance_at_run_fen": balance,
+                "transaction_id": txn_id,
+                "created_at": f"{year + 1}-01-01 00:05:00+08",
+            },
+        )
 
     def _employee(self, out, pid, region, birth, rng, counters) -> None:
         factor = min(max(rng.lognormvariate(0.0, 0.55), 0.4), 4.0)
@@ -632,6 +664,7 @@ class Builder:
             "accounts_ledgeraccount",
             "accounts_journaltransaction",
             "accounts_posting",
+            "accounts_rollover",
             "payments_contribution",
             "family_familylink",
         )

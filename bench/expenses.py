@@ -163,6 +163,7 @@ class ExpenseBuilder:
                             "memo": f"expense at {inst_id} for person {pid}",
                             "reverses_id": None,
                             "created_at": created,
+                            "value_date": service.isoformat(),
                         },
                     )
                     for account, amount in postings.items():

@@ -11,6 +11,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from members.fields import IdNumberSerializerField
 from portal.errors import ApplicationError
 from portal.money import fen_to_yuan, to_fen
 
@@ -56,7 +57,7 @@ class LineIn(serializers.Serializer):
 
 
 class ExpenseIn(serializers.Serializer):
-    patient_id_number = serializers.CharField(max_length=30)
+    patient_id_number = IdNumberSerializerField()
     service_date = serializers.DateField()
     care_type = serializers.ChoiceField(choices=CareType.values)
     lines = LineIn(many=True, allow_empty=False, max_length=500)

@@ -13,6 +13,7 @@ import datetime as dt
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.services import valued_on
 from members import demo as members_demo
 
 from .models import Institution, InstitutionKind
@@ -62,14 +63,17 @@ def seed_year(year: int) -> None:
     for i, (key, day, care, lines) in enumerate(EXPENSES):
         if not day.startswith(f"{year}-"):
             continue
-        expense_submit(
-            institution=pharmacy if care == "pharmacy" else hospital,
-            idempotency_key=f"demo-{i}",
-            patient_id_number=members_demo.id_number_of(key),
-            service_date=dt.date.fromisoformat(day),
-            care_type=care,
-            lines=[LineInput(c, fen, d) for c, fen, d in lines],
-        )
+        service_date = dt.date.fromisoformat(day)
+        # A replay of history: the account part is valued on the day it was paid.
+        with valued_on(service_date):
+            expense_submit(
+                institution=pharmacy if care == "pharmacy" else hospital,
+                idempotency_key=f"demo-{i}",
+                patient_id_number=members_demo.id_number_of(key),
+                service_date=service_date,
+                care_type=care,
+                lines=[LineInput(c, fen, d) for c, fen, d in lines],
+            )
 
 
 def finish() -> None:

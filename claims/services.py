@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.db.models.functions import Greatest
@@ -18,6 +19,7 @@ from django.utils.translation import gettext as _
 from accounts.models import LedgerAccount
 from accounts.services import institution_payable, ledger_post, ledger_reverse, member_pockets
 from family.selectors import payment_grants_for
+from members.idnumber import parse_id_number
 from members.models import InsuredPerson
 from members.selectors import person_by_id_number
 from portal.errors import ApplicationError, Conflict
@@ -240,6 +242,12 @@ def expense_submit(
         care_type=care_type,
         lines=lines,
     )
+    try:
+        patient_id_number = parse_id_number(patient_id_number).value
+    except ValidationError as exc:
+        raise ApplicationError(
+            exc.messages[0], code=exc.code, fields={"patient_id_number": [exc.messages[0]]}
+        ) from None
     request_hash = _request_sha256(patient_id_number, service_date, care_type, lines)
     existing = _replay(institution, idempotency_key, request_hash)
     if existing is not None:

@@ -1,10 +1,12 @@
 """Payment-record certificates and the electronic certificate token.
 
-A payment-record certificate carries a verification code: the certificate's
-own content, signed with ``django.core.signing`` (salted, compressed). Anyone
-can check a code on the public ``/verify/`` page, which shows the signed
-content and nothing more; no table is needed, and a changed character breaks
-the signature. The identity number inside is masked, as printed.
+A payment-record certificate is recorded when it is issued
+(``dashboard.IssuedCertificate``) under a short code: 14 random characters and
+a check character from an alphabet without look-alikes, printed as
+``ABCD-EFGH-JKMN-PQR`` beside the full address that checks it. The public
+``/verify/`` page shows what was printed and nothing more; a mistyped code is
+told apart from one that was never issued. The identity number inside is
+masked, as printed. See docs/adr/0010-certificates.md.
 
 The electronic certificate (医保电子凭证) is a QR code of a short-lived token
 (``TimestampSigner``, ``ECERT_MAX_AGE`` seconds) that the page refreshes.
@@ -29,7 +31,6 @@ from members.models import InsuredPerson
 from portal.errors import ApplicationError
 from portal.money import format_yuan
 
-CERTIFICATE_SALT = "dashboard.certificate.v1"
 ECERT_SALT = "dashboard.ecert.v1"
 ECERT_MAX_AGE = 60  # seconds a shown QR code stays valid
 
@@ -43,17 +44,69 @@ logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 # --- payment-record certificate ---------------------------------------------
 
+# Certificate codes: 14 random characters and one check character, from an
+# alphabet without look-alikes (no 0/O, no 1/I/L), printed in groups of four.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_RANDOM_LENGTH = 14
 
-def certificate_payload(
-    *, person: InsuredPerson, start: str, end: str, rows: list[dict], issued: dt.date
+
+def _check_character(body: str) -> str:
+    """A weighted sum modulo 31 (a prime, the alphabet's size): any one wrong
+    character, and any swap of two neighbours, changes it."""
+    total = sum((i + 1) * CODE_ALPHABET.index(c) for i, c in enumerate(body))
+    return CODE_ALPHABET[total % len(CODE_ALPHABET)]
+
+
+def new_code() -> str:
+    body = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_RANDOM_LENGTH))
+    return body + _check_character(body)
+
+
+def format_code(code: str) -> str:
+    """``ABCDEFGHJKMNPQR`` -> ``ABCD-EFGH-JKMN-PQR`` (as printed)."""
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
+
+
+def parse_code(raw: str) -> tuple[str | None, str]:
+    """``(code, "")`` for a well-formed code typed in any case with spaces or
+    dashes; ``(None, reason)`` otherwise, the reason being ``"shape"`` (not a
+    certificate code) or ``"typo"`` (the check character does not match)."""
+    code = "".join(c for c in (raw or "") if c not in " -\t\r\n").upper()
+    if len(code) != CODE_RANDOM_LENGTH + 1 or any(c not in CODE_ALPHABET for c in code):
+        return None, "shape"
+    if _check_character(code[:-1]) != code[-1]:
+        return None, "typo"
+    return code, ""
+
+
+def certificate_content(
+    *,
+    person: InsuredPerson,
+    start: str,
+    end: str,
+    rows: list[dict],
+    issued_at: dt.datetime,
+    issuer: str,
 ) -> dict:
-    """What the certificate prints (and the only thing /verify/ shows).
+    """What a payment-record certificate prints (and the only thing /verify/
+    shows). ``rows``: [{"period": "YYYY-MM", "status", "total_fen",
+    "credited_fen"}] for the months in [start, end], in month order.
 
-    ``rows``: [{"period": "YYYY-MM", "status": ..., "total_fen": int,
-    "credited_fen": int}] for the months in [start, end]."""
+    Raises ApplicationError when no month of the range was paid: there is
+    nothing to certify."""
     paid = [r for r in rows if r["status"] == "paid"]
+    if not paid:
+        raise ApplicationError(
+            _(
+                "No contribution was paid from %(start)s to %(end)s, so there is nothing to "
+                "certify. Choose a period with paid months."
+            )
+            % {"start": start, "end": end},
+            code="nothing_paid",
+            fields={"start": [_("No month in this period was paid.")]},
+        )
     return {
-        "v": 1,
+        "v": 2,
         "name": person.name,
         "id": person.masked_id_number,
         "type": person.insurance_type,
@@ -62,22 +115,28 @@ def certificate_payload(
         "months": len(paid),
         "paid_fen": sum(r["total_fen"] for r in paid),
         "credited_fen": sum(r["credited_fen"] for r in paid),
-        "issued": issued.isoformat(),
-        "n": secrets.token_hex(4),  # two certificates of the same content differ
+        "table": [
+            [r["period"], r["status"], r["total_fen"], r["credited_fen"]]
+            for r in sorted(rows, key=lambda r: r["period"])
+        ],
+        "issuer": issuer,
+        "issued_at": timezone.localtime(issued_at).strftime("%Y-%m-%d %H:%M"),
     }
 
 
-def certificate_code(payload: dict) -> str:
-    return signing.dumps(payload, salt=CERTIFICATE_SALT, compress=True)
+LEGACY_CERTIFICATE_SALT = "dashboard.certificate.v1"
 
 
-def certificate_verify(code: str) -> dict | None:
-    """The signed content, or None for a code that was not issued here."""
+def legacy_certificate_verify(code: str) -> dict | None:
+    """Certificates printed before short codes carried their signed content
+    (``django.core.signing``) as the code: they stay checkable."""
     try:
-        payload = signing.loads((code or "").strip(), salt=CERTIFICATE_SALT)
+        payload = signing.loads((code or "").strip(), salt=LEGACY_CERTIFICATE_SALT)
     except signing.BadSignature:
         return None
-    return payload if isinstance(payload, dict) and payload.get("v") == 1 else None
+    if not (isinstance(payload, dict) and payload.get("v") == 1):
+        return None
+    return {**payload, "issued_at": payload.get("issued", ""), "issuer": "", "table": []}
 
 
 def _font_path() -> str:
@@ -100,9 +159,10 @@ def _font_path() -> str:
 
 
 def certificate_pdf(*, payload: dict, code: str, verify_url: str, labels: dict) -> bytes:
-    """The printable certificate: its facts, the verification code and a QR code
-    of ``verify_url``. ``labels``: translated texts, so the PDF follows the
-    page language."""
+    """The printable certificate: the issuer, its facts, the month table, the
+    verification code in large type and the full address to check it, with a
+    QR code of that address. ``labels``: translated texts, so the PDF follows
+    the page language."""
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
@@ -115,15 +175,30 @@ def certificate_pdf(*, payload: dict, code: str, verify_url: str, labels: dict) 
     pdf.add_font("cjk", fname=font, **kwargs)
     pdf.set_font("cjk", size=20)
     pdf.cell(0, 14, labels["title"], new_x="LMARGIN", new_y="NEXT", align="C")
+    pdf.set_font("cjk", size=11)
+    pdf.cell(0, 7, labels["issuer_line"], new_x="LMARGIN", new_y="NEXT", align="C")
     pdf.ln(4)
     pdf.set_font("cjk", size=12)
     for label, value in labels["facts"]:
-        pdf.cell(60, 9, label)
-        pdf.cell(0, 9, value, new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(6)
+        pdf.cell(70, 8, label)
+        pdf.cell(0, 8, value, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
     pdf.set_font("cjk", size=10)
     pdf.multi_cell(0, 6, labels["statement"], new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(4)
+    pdf.ln(3)
+    if labels["table"]:
+        widths = (35, 45, 50, 50)
+        pdf.set_font("cjk", size=10)
+        for width, heading in zip(widths, labels["table_head"], strict=True):
+            pdf.cell(width, 7, heading, border="B")
+        pdf.ln(7)
+        for row in labels["table"]:
+            for i, (width, value) in enumerate(zip(widths, row, strict=True)):
+                pdf.cell(width, 6, value, align="R" if i >= 2 else "L")
+            pdf.ln(6)
+        pdf.ln(4)
+    if pdf.get_y() > 230:
+        pdf.add_page()
     qr = segno.make(verify_url, error="m")
     buf = io.BytesIO()
     qr.save(buf, kind="png", scale=6, border=2)
@@ -131,18 +206,25 @@ def certificate_pdf(*, payload: dict, code: str, verify_url: str, labels: dict) 
     top = pdf.get_y()
     pdf.image(buf, x=pdf.l_margin, y=top, w=45, h=45)
     pdf.set_xy(pdf.l_margin + 50, top)
+    pdf.set_font("cjk", size=10)
     pdf.multi_cell(0, 6, labels["verify_hint"], new_x="LMARGIN", new_y="NEXT")
     pdf.set_x(pdf.l_margin + 50)
     pdf.multi_cell(0, 6, labels["code_label"], new_x="LMARGIN", new_y="NEXT")
     pdf.set_x(pdf.l_margin + 50)
-    pdf.set_font("Courier", size=7)  # the code is ASCII; a fixed-width face reads best
-    pdf.multi_cell(0, 4, code, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Courier", style="B", size=16)  # ASCII, fixed width, no look-alikes
+    pdf.cell(0, 9, format_code(code), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_x(pdf.l_margin + 50)
+    pdf.set_font("Courier", size=9)
+    pdf.multi_cell(0, 5, verify_url, new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
 
-def certificate_facts(payload: dict, *, type_label: str) -> list[tuple[str, str]]:
-    """(label, value) pairs, the same on the PDF and on /verify/."""
-    return [
+def certificate_facts(
+    payload: dict, *, type_label: str, with_issue: bool = True
+) -> list[tuple[str, str]]:
+    """(label, value) pairs, the same on the PDF and on /verify/ (the PDF
+    prints the issuer and time in its heading instead: ``with_issue=False``)."""
+    facts = [
         (_("Name"), payload["name"]),
         (_("Identity number"), payload["id"]),
         (_("Insurance type"), type_label),
@@ -150,7 +232,19 @@ def certificate_facts(payload: dict, *, type_label: str) -> list[tuple[str, str]
         (_("Months paid"), str(payload["months"])),
         (_("Contributions paid (yuan)"), format_yuan(payload["paid_fen"])),
         (_("Credited to the personal account (yuan)"), format_yuan(payload["credited_fen"])),
-        (_("Issued on"), payload["issued"]),
+    ]
+    if with_issue:
+        if payload.get("issuer"):
+            facts.append((_("Issued by"), payload["issuer"]))
+        facts.append((_("Issued at"), payload["issued_at"]))
+    return facts
+
+
+def certificate_table(payload: dict, *, status_labels: dict[str, str]) -> list[list[str]]:
+    """The month table as printed: month, status, paid, credited (yuan)."""
+    return [
+        [period, status_labels.get(status, status), format_yuan(total), format_yuan(credited)]
+        for period, status, total, credited in payload.get("table", [])
     ]
 
 

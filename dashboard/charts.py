@@ -1,8 +1,12 @@
 """Server-side SVG bar charts (no script, no CDN).
 
-``bar_chart`` returns plain numbers for the template ``dashboard/_bar_chart.html``,
-which draws an accessible ``<svg role="img">`` with a ``<title>`` and a data
-table fallback.
+``bar_chart`` returns plain numbers for the template ``dashboard/_bar_chart.html``:
+one horizontal bar per item, its label above it and its value in yuan at its
+end, so every figure is readable as text at phone width (the drawing is
+``WIDTH`` units wide and shown at most ``MAX_DISPLAY_PX`` pixels wide, so its
+text is never smaller than about 13 px on a 390 px screen). An accessible
+``<svg role="img">`` has a ``<title>`` and a data-table fallback; a chart with
+nothing in it is a sentence, not an empty axis.
 """
 
 from __future__ import annotations
@@ -11,77 +15,55 @@ from dataclasses import dataclass
 
 from portal.money import format_yuan
 
-WIDTH = 640
-HEIGHT = 240
-LEFT = 70
-BOTTOM = 28
-TOP = 12
+WIDTH = 360
+ROW = 46  # units per item: label line, bar, gap
+LABEL_SIZE = 15
+VALUE_SIZE = 14
+BAR_HEIGHT = 16
+VALUE_ROOM = 110  # units kept right of the longest bar for its value
 
 
 @dataclass(frozen=True)
 class Bar:
     label: str
     fen: int
-    x: float
-    y: float
+    label_y: int
+    bar_y: int
     width: float
-    height: float
-
-    @property
-    def cx(self) -> float:
-        return round(self.x + self.width / 2, 1)
+    value_x: float
+    value_y: int
 
     @property
     def yuan(self) -> str:
         return format_yuan(self.fen)
 
 
-def _nice_max(value: int) -> int:
-    """A round axis maximum (1, 2 or 5 x 10^n yuan) at or above ``value`` fen."""
-    if value <= 0:
-        return 100
-    magnitude = 1
-    while magnitude * 10 <= value:
-        magnitude *= 10
-    for step in (1, 2, 5, 10):
-        if step * magnitude >= value:
-            return step * magnitude
-    return 10 * magnitude
-
-
-def bar_chart(chart_id: str, title: str, items: list[tuple[str, int]]) -> dict:
-    top = _nice_max(max((fen for _l, fen in items), default=0))
-    plot_h = HEIGHT - BOTTOM - TOP
-    plot_w = WIDTH - LEFT - 10
-    slot = plot_w / max(len(items), 1)
+def bar_chart(chart_id: str, title: str, items: list[tuple[str, int]], *, empty_text: str) -> dict:
+    top = max((fen for _label, fen in items), default=0)
+    span = WIDTH - VALUE_ROOM
     bars = []
     for i, (label, fen) in enumerate(items):
-        h = plot_h * max(fen, 0) / top
+        y = i * ROW
+        width = round(span * max(fen, 0) / top, 1) if top > 0 else 0
         bars.append(
             Bar(
                 label=str(label),
                 fen=fen,
-                x=round(LEFT + i * slot + slot * 0.15, 1),
-                y=round(TOP + plot_h - h, 1),
-                width=round(slot * 0.7, 1),
-                height=round(h, 1),
+                label_y=y + LABEL_SIZE,
+                bar_y=y + LABEL_SIZE + 6,
+                width=max(width, 2.0) if fen > 0 else 0,
+                value_x=round((max(width, 2.0) if fen > 0 else 0) + 6, 1),
+                value_y=y + LABEL_SIZE + 6 + BAR_HEIGHT - 3,
             )
         )
-    ticks = [
-        {"y": round(TOP + plot_h - plot_h * k / 4, 1), "label": format_yuan(top * k // 4)}
-        for k in range(5)
-    ]
     return {
         "id": chart_id,
         "title": title,
         "bars": bars,
-        "ticks": ticks,
         "width": WIDTH,
-        "height": HEIGHT,
-        "left": LEFT,
-        "tick_x": LEFT - 6,
-        "axis_y": TOP + plot_h,
-        "label_y": HEIGHT - 8,
-        "total_fen": sum(fen for _l, fen in items),
-        "empty": not any(fen for _l, fen in items),
+        "height": max(len(items), 1) * ROW,
+        "bar_height": BAR_HEIGHT,
+        "total_fen": sum(fen for _label, fen in items),
+        "empty": not any(fen for _label, fen in items),
+        "empty_text": empty_text,
     }

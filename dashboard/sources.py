@@ -6,7 +6,7 @@ The caller must have obtained ``person`` through ``portal.access.person_for_view
 
 from __future__ import annotations
 
-from accounts.selectors import Balances, pocket_balances
+from accounts.selectors import AccountSummary, Balances, account_summary, pocket_balances
 from claims import selectors as claims_selectors
 from claims.models import CareType
 from members.models import InsuredPerson
@@ -15,6 +15,11 @@ from payments import selectors as payments_selectors
 
 def balances(person: InsuredPerson) -> Balances:
     return pocket_balances(person)
+
+
+def account(person: InsuredPerson) -> AccountSummary:
+    """Both pockets and the latest year-end rollover, in one query."""
+    return account_summary(person)
 
 
 def contributions(
@@ -39,12 +44,22 @@ def latest_expenses(person: InsuredPerson, *, limit: int = 5) -> list:
     return claims_selectors.latest_expenses(person, limit=limit)
 
 
-def contribution_monthly_totals(person: InsuredPerson, year: int) -> dict[int, int]:
-    """{month: fen paid (employer + individual)} for the year."""
-    return {
+def contribution_year(person: InsuredPerson, year: int) -> tuple[dict[int, int], dict[str, int]]:
+    """For the year's paid records, from one query: ``{month: fen paid
+    (employer + own share)}`` and the year's totals ``{"own_fen",
+    "employer_fen", "credited_fen", "months"}``."""
+    rows = payments_selectors.monthly_totals(person, year=year)
+    by_month = {
         row["month"].month: (row["employer_fen"] or 0) + (row["individual_fen"] or 0)
-        for row in payments_selectors.monthly_totals(person, year=year)
+        for row in rows
     }
+    totals = {
+        "own_fen": sum(row["individual_fen"] or 0 for row in rows),
+        "employer_fen": sum(row["employer_fen"] or 0 for row in rows),
+        "credited_fen": sum(row["credited_fen"] or 0 for row in rows),
+        "months": sum(row["records"] for row in rows),
+    }
+    return by_month, totals
 
 
 def expense_monthly_totals(person: InsuredPerson, year: int) -> dict[int, int]:

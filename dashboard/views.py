@@ -11,14 +11,17 @@ import csv
 import datetime as dt
 
 import segno
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dates import MONTHS
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from members.models import InsuranceType, InsuredPerson
 from members.selectors import person_for_user
@@ -28,8 +31,10 @@ from portal.access import Scope, can_view, person_for_viewer
 from portal.errors import ApplicationError
 from portal.money import format_yuan
 
-from . import certificates, charts, selectors, sources
+from . import certificates, charts, display, selectors, sources
+from . import services as dashboard_services
 from .deduction import serious_illness_deduction_fen
+from .models import CertificateKind, IssuedCertificate
 
 PAGE_SIZE = 50
 
@@ -73,8 +78,13 @@ def _cursor_of(day: dt.date, pk: int) -> str:
     return f"{day.isoformat()}_{pk}"
 
 
-def _months_chart(chart_id: str, title: str, totals: dict[int, int]) -> dict:
-    return charts.bar_chart(chart_id, title, [(f"{m}", totals.get(m, 0)) for m in range(1, 13)])
+def _months_chart(chart_id: str, title: str, totals: dict[int, int], *, empty_text: str) -> dict:
+    return charts.bar_chart(
+        chart_id,
+        title,
+        [(str(MONTHS[m]), totals.get(m, 0)) for m in range(1, 13)],
+        empty_text=empty_text,
+    )
 
 
 # --- dashboard ---------------------------------------------------------------
@@ -83,7 +93,9 @@ def _months_chart(chart_id: str, title: str, totals: dict[int, int]) -> dict:
 def _dashboard_context(request, person: InsuredPerson, *, show_balance: bool, show_records: bool):
     ctx: dict = {"subject": person, "show_balance": show_balance, "show_records": show_records}
     if show_balance and person.has_personal_account:
-        ctx["balances"] = sources.balances(person)
+        account = sources.account(person)
+        ctx["balances"] = account.balances
+        ctx["rollover"] = account.rollover
     if show_records:
         ctx["contributions"] = sources.latest_contributions(person, limit=5)
         ctx["expenses"] = sources.latest_expenses(person, limit=5)
@@ -241,7 +253,7 @@ def summary(request):
     person, is_own = _subject(request, Scope.RECORDS)
     today = _today()
     year = _year(request, today.year)
-    contrib_months = sources.contribution_monthly_totals(person, year)
+    contrib_months, contrib_totals = sources.contribution_year(person, year)
     spend_months = sources.expense_monthly_totals(person, year)
     by_care = sources.expense_by_care_type(person, year)
     totals = sources.yearly_totals(person, year)
@@ -262,14 +274,27 @@ def summary(request):
                 )
             people.append(row)
     chart_list = [
-        _months_chart("chart-contrib", _("Contributions paid per month (yuan)"), contrib_months)
+        _months_chart(
+            "chart-contrib",
+            _("Contributions paid per month, employer's and own share (yuan)"),
+            contrib_months,
+            empty_text=_("No contributions were paid in %(year)s.") % {"year": year},
+        ),
+        _months_chart(
+            "chart-spend",
+            _("Medical spending per month (yuan)"),
+            spend_months,
+            empty_text=_("No medical expenses in %(year)s.") % {"year": year},
+        ),
     ]
-    chart_list.append(
-        _months_chart("chart-spend", _("Medical spending per month (yuan)"), spend_months)
-    )
     if by_care:
         chart_list.append(
-            charts.bar_chart("chart-care", _("Spending by care type (yuan)"), by_care)
+            charts.bar_chart(
+                "chart-care",
+                _("Spending by care type (yuan)"),
+                by_care,
+                empty_text=_("No medical expenses in %(year)s.") % {"year": year},
+            )
         )
     return render(
         request,
@@ -280,6 +305,7 @@ def summary(request):
             "year": year,
             "years": list(range(today.year, today.year - 10, -1)),
             "totals": totals,
+            "contributions": contrib_totals,
             "people": people,
             "charts": chart_list,
         },
@@ -357,59 +383,111 @@ def certificate_pdf(request):
             },
             status=400,
         )
-    payload = certificates.certificate_payload(
+    issued_at = timezone.now()
+    try:
+        content = certificates.certificate_content(
+            person=person,
+            start=start.strftime("%Y-%m"),
+            end=end.strftime("%Y-%m"),
+            rows=_certificate_rows(person, start, end),
+            issued_at=issued_at,
+            issuer=settings.CERTIFICATE_ISSUER or _("Medical insurance portal (demonstration)"),
+        )
+    except ApplicationError as exc:
+        return render(
+            request,
+            "dashboard/certificate.html",
+            {
+                "subject": person,
+                "is_own": is_own,
+                "start": request.GET.get("start", ""),
+                "end": request.GET.get("end", ""),
+                "errors": exc.fields,
+                "form_error": exc.message,
+            },
+            status=400,
+        )
+    issued = dashboard_services.certificate_issue(
         person=person,
-        start=start.strftime("%Y-%m"),
-        end=end.strftime("%Y-%m"),
-        rows=_certificate_rows(person, start, end),
-        issued=_today(),
+        kind=CertificateKind.PAYMENT_RECORD,
+        content=content,
+        issued_by=request.user,
     )
-    code = certificates.certificate_code(payload)
-    verify_url = request.build_absolute_uri(reverse("verify")) + "?code=" + code
+    verify_url = _verify_url(request, issued.code)
     labels = {
         "title": _("Payment record certificate"),
+        "issuer_line": _("Issued by %(issuer)s on %(time)s")
+        % {"issuer": content["issuer"], "time": content["issued_at"]},
         "facts": certificates.certificate_facts(
-            payload, type_label=str(InsuranceType(payload["type"]).label)
+            content, type_label=str(InsuranceType(content["type"]).label), with_issue=False
         ),
+        "table_head": [_("Month"), _("Status"), _("Paid (yuan)"), _("Credited (yuan)")],
+        "table": certificates.certificate_table(content, status_labels=_status_labels()),
         "statement": _(
             "This certifies the basic medical insurance contributions recorded for the "
             "person above in the period shown."
         ),
         "verify_hint": _(
-            "Anyone can check this certificate: scan the QR code, or open the verification "
-            "page of the portal (/verify/) and enter the code below."
+            "Anyone can check this certificate: scan the QR code, or open the address "
+            "below and compare what it shows with this paper."
         ),
         "code_label": _("Verification code:"),
     }
     try:
         body = certificates.certificate_pdf(
-            payload=payload, code=code, verify_url=verify_url, labels=labels
+            payload=content, code=issued.code, verify_url=verify_url, labels=labels
         )
     except ApplicationError as exc:
         return HttpResponse(exc.message, status=exc.status_code, content_type="text/plain")
     response = HttpResponse(body, content_type="application/pdf")
-    name = f"payment-record-{payload['start']}-{payload['end']}.pdf"
+    name = f"payment-record-{content['start']}-{content['end']}.pdf"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
-    response["X-Verification-Code"] = code
+    response["X-Verification-Code"] = issued.code
     return response
+
+
+def _status_labels() -> dict[str, str]:
+    return {value: str(label) for value, label in ContributionStatus.choices}
+
+
+def _verify_url(request, code: str) -> str:
+    path = reverse("verify_code", args=[certificates.format_code(code)])
+    base = settings.PORTAL_PUBLIC_URL
+    return f"{base}{path}" if base else request.build_absolute_uri(path)
 
 
 @never_cache
 @require_GET
 def verify(request, code: str | None = None):
-    """Public: shows what a certificate shows, if its code is genuine."""
-    code = (code or request.GET.get("code") or "").strip()
-    payload = certificates.certificate_verify(code) if code else None
-    facts = None
-    if payload is not None:
+    """Public: shows what a certificate printed, if its code was issued here."""
+    raw = (code or request.GET.get("code") or "").strip()[:2000]
+    content, problem = None, ""
+    if raw:
+        parsed, problem = certificates.parse_code(raw)
+        if parsed is not None:
+            issued = IssuedCertificate.objects.filter(code=parsed).first()
+            content = issued.content if issued is not None else None
+            problem = "" if issued is not None else "unknown"
+        elif problem == "shape":
+            content = certificates.legacy_certificate_verify(raw)
+            problem = "" if content is not None else "unknown"
+    facts = table = None
+    if content is not None:
         facts = certificates.certificate_facts(
-            payload, type_label=str(InsuranceType(payload["type"]).label)
+            content, type_label=str(InsuranceType(content["type"]).label)
         )
+        table = certificates.certificate_table(content, status_labels=_status_labels())
     return render(
         request,
         "dashboard/verify.html",
-        {"code": code, "facts": facts, "checked": bool(code)},
-        status=200 if (payload is not None or not code) else 404,
+        {
+            "code": raw,
+            "facts": facts,
+            "table": table,
+            "checked": bool(raw),
+            "problem": problem,
+        },
+        status=200 if (content is not None or not raw) else 404,
     )
 
 
@@ -452,3 +530,21 @@ def ecert_token(request, person_id: int):
             "expires_in": certificates.ECERT_MAX_AGE,
         }
     )
+
+
+# --- display: the elderly mode -------------------------------------------------
+
+
+@require_POST
+def display_mode(request):
+    """Switch the elderly mode on or off (from the header of every page) and
+    go back where the switch was pressed."""
+    on = request.POST.get("elderly") == "1"
+    target = request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = "/"
+    response = redirect(target)
+    display.remember(request, response, on=on)
+    return response

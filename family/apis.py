@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import audit_view
+from members.fields import IdNumberSerializerField
 from members.selectors import person_for_user
 from portal.errors import ApplicationError
 from portal.money import to_fen
@@ -141,7 +142,7 @@ class LinkInput(serializers.Serializer):
     agree = serializers.BooleanField(default=False)
     agreement_version = serializers.CharField(default="")
     name = serializers.CharField(max_length=50)
-    id_number = serializers.CharField(max_length=20)
+    id_number = IdNumberSerializerField()
     relationship = serializers.ChoiceField(choices=Relationship.choices)
     scope_balance = serializers.BooleanField(default=False)
     scope_records = serializers.BooleanField(default=False)
@@ -364,8 +365,8 @@ class ReviewDecideApi(APIView):
 
 
 class CounterInput(serializers.Serializer):
-    member_id_number = serializers.CharField(max_length=20)
-    relative_id_number = serializers.CharField(max_length=20)
+    member_id_number = IdNumberSerializerField()
+    relative_id_number = IdNumberSerializerField()
 
 
 class CounterApi(APIView):

@@ -4,6 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from members.fields import IdNumberFormField
 from portal.money import to_fen
 
 from .models import DocumentKind, Relationship
@@ -19,9 +20,8 @@ class LinkRequestForm(forms.Form):
     )
     agreement_version = forms.CharField(widget=forms.HiddenInput, initial=AGREEMENT_VERSION)
     name = forms.CharField(label=_("Relative's name"), max_length=50)
-    id_number = forms.CharField(
+    id_number = IdNumberFormField(
         label=_("Relative's identity number"),
-        max_length=20,
         widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "text"}),
     )
     relationship = forms.ChoiceField(label=_("The relative is my"), choices=Relationship.choices)
@@ -60,7 +60,7 @@ class RejectForm(forms.Form):
 
 
 class CounterForm(forms.Form):
-    member_id_number = forms.CharField(label=_("Member's identity number"), max_length=20)
-    relative_id_number = forms.CharField(
-        label=_("Relative's identity number (holder of the power of attorney)"), max_length=20
+    member_id_number = IdNumberFormField(label=_("Member's identity number"))
+    relative_id_number = IdNumberFormField(
+        label=_("Relative's identity number (holder of the power of attorney)")
     )

@@ -10,8 +10,11 @@ the transaction commits.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import logging
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -19,10 +22,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from members.crypto import id_number_hash
 from members.idnumber import parse_id_number
-from members.models import InsuranceType, InsuredPerson
+from members.models import InsuredPerson
 from members.selectors import person_by_id_number
-from members.services import person_create
 from portal.errors import ApplicationError, Conflict
 
 from . import uploads
@@ -75,9 +78,10 @@ def check_relationship(
                 raise _field_error("relationship", msg % {"age": age}, "relationship_mismatch")
 
 
-def check_mutual_assistance(*, member: InsuredPerson, relative_region: str) -> None:
-    """Paying from the prior-years surplus: only from an employee or retiree's
-    personal account, to a close relative insured in the same province."""
+def check_mutual_assistance(*, member: InsuredPerson) -> None:
+    """Paying from the prior-years surplus needs a personal account (employee
+    or retiree). That the relative is insured in the same province is checked
+    with the register, in ``_verify_relative``."""
     if not member.has_personal_account:
         raise _field_error(
             "scope_pay",
@@ -87,35 +91,9 @@ def check_mutual_assistance(*, member: InsuredPerson, relative_region: str) -> N
             ),
             "pay_not_allowed",
         )
-    if relative_region[:2] != member.province_code:
-        raise _field_error(
-            "scope_pay",
-            _(
-                "Mutual assistance is only possible between relatives insured in the same "
-                "province: you are insured in %(member)s, the relative in %(relative)s."
-            )
-            % {"member": member.insured_region, "relative": relative_region},
-            "pay_not_allowed",
-        )
 
 
-@transaction.atomic
-def _create_link_rows(
-    *,
-    member: InsuredPerson,
-    name: str,
-    id_number: str,
-    relative: InsuredPerson | None,
-    **fields,
-) -> FamilyLink:
-    if relative is None:
-        try:
-            relative = person_create(
-                id_number=id_number, name=name, insurance_type=InsuranceType.RESIDENT
-            )
-        except ValidationError as exc:
-            field = next(iter(getattr(exc, "error_dict", {"name": None})), "name")
-            raise _field_error(field, "; ".join(exc.messages)) from None
+def _create_link_row(*, member: InsuredPerson, relative: InsuredPerson, **fields) -> FamilyLink:
     try:
         with transaction.atomic():
             link = FamilyLink.objects.create(member=member, relative=relative, **fields)
@@ -126,6 +104,100 @@ def _create_link_rows(
             fields={"id_number": [_("Already linked or waiting for review.")]},
         ) from None
     return link
+
+
+# --- Who may be named as a relative (docs/adr/0009) -------------------------
+
+
+_COUNTER_SECONDS = 2 * 24 * 3600  # the key names the day; this only bounds its life
+
+
+def check_failures_per_day() -> int:
+    return int(getattr(settings, "FAMILY_CHECK_FAILURES_PER_DAY", 5))
+
+
+def _failures_key(member: InsuredPerson) -> str:
+    return f"family:relative-check-failures:v1:{member.pk}:{timezone.localdate().isoformat()}"
+
+
+def relative_check_failures(member: InsuredPerson) -> int:
+    """How many of today's requests by ``member`` named nobody insured (or
+    were refused for being over the limit)."""
+    return int(cache.get(_failures_key(member)) or 0)
+
+
+def _too_many_checks(*, member, actor, digest: str, request) -> ApplicationError:
+    audit_record(
+        actor=actor,
+        action="family.relative_check.limited",
+        subject_person=member,
+        detail={"id_number_hash": digest, "limit": check_failures_per_day()},
+        request=request,
+    )
+    return ApplicationError(
+        _(
+            "Too many of your requests today named a relative we could not verify "
+            "(the limit is %(limit)s a day). Please try again tomorrow, or ask at the counter."
+        )
+        % {"limit": check_failures_per_day()},
+        code="too_many_checks",
+        status_code=429,
+    )
+
+
+def _relative_not_verified() -> ApplicationError:
+    message = _(
+        "We could not verify this relative. The name and identity number must be exactly "
+        "those of a person insured with us; to pay from your account, the relative must also "
+        "be insured in your province. Please check both, or ask at the counter."
+    )
+    return ApplicationError(message, code="relative_not_verified", fields={"id_number": [message]})
+
+
+# Compared against the typed name when nobody holds the number, so a miss costs
+# the same work as a wrong name (no name is empty: it is refused before).
+_NOBODY = "\x00"
+
+
+def _verify_relative(
+    *, member: InsuredPerson, actor, number, name: str, scope_pay: bool, request
+) -> InsuredPerson:
+    """The relative must already be in the register, under this name (and, to
+    pay, insured in the member's province). One refusal for every miss: the
+    requester learns nothing about who is insured or what name a number
+    carries. Each request takes one of today's checks first (an atomic counter
+    in the cache, so parallel requests cannot exceed the limit); a passed check
+    gives it back, a failed one keeps it and is audited with the keyed hash of
+    the number, never the number."""
+    digest = id_number_hash(number.value)
+    key = _failures_key(member)
+    cache.add(key, 0, timeout=_COUNTER_SECONDS)
+    try:
+        used = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=_COUNTER_SECONDS)
+        used = 1
+    if used > check_failures_per_day():
+        raise _too_many_checks(member=member, actor=actor, digest=digest, request=request)
+
+    person = person_by_id_number(number.value)
+    on_record = person.name if person is not None else _NOBODY
+    name_ok = hmac.compare_digest(on_record.encode(), name.encode())
+    region_ok = not scope_pay or (
+        person is not None and person.province_code == member.province_code
+    )
+    if person is not None and name_ok and region_ok:
+        cache.decr(key)
+        return person
+    reason = "unknown" if person is None else ("name" if not name_ok else "province")
+    audit_record(
+        actor=actor,
+        action="family.relative_check.failed",
+        subject_person=member,
+        detail={"id_number_hash": digest, "reason": reason},
+        request=request,
+    )
+    raise _relative_not_verified()
 
 
 def link_request(
@@ -145,13 +217,16 @@ def link_request(
     document,
     request=None,
 ) -> FamilyLink:
-    """A member adds a relative; the link waits for staff review.
+    """A member adds a relative who is already insured; the link waits for
+    staff review. Nobody enters the register here (docs/adr/0009).
 
-    Steps: check the agreement, the fields, the relationship against both
-    numbers and the mutual-assistance rule; judge the upload by its content;
-    store the file under a random name; create the relative (if unknown) and
-    the link in one transaction. On any refusal nothing is left behind: the
-    file is deleted and the transaction rolled back.
+    Steps: check the agreement and the fields; refuse the member's own number;
+    check the relationship against both numbers and that the member has a
+    personal account to share; judge the upload by its content. Only then
+    look the relative up in the register (``_verify_relative``: one refusal
+    for every miss, rate-limited and audited). Store the file under a random
+    name and create the link. On any refusal nothing is left behind: no
+    person, no link, no file.
     """
     if not agreed:
         raise _field_error(
@@ -189,13 +264,9 @@ def link_request(
             raise _field_error("pay_yearly_cap", _("A yearly cap must be more than zero."))
     if number.value == member.id_number:
         raise _field_error("id_number", _("You cannot add yourself as a relative."), "self")
-
-    relative = person_by_id_number(number.value)
-    if relative is not None and relative.name != name:
-        raise _field_error(
-            "name",
-            _("The name does not match the one on record for this identity number."),
-            "name_mismatch",
+    if relative_check_failures(member) >= check_failures_per_day():
+        raise _too_many_checks(
+            member=member, actor=actor, digest=id_number_hash(number.value), request=request
         )
     check_relationship(
         member_birth=member.birth_date,
@@ -204,19 +275,17 @@ def link_request(
         today=timezone.localdate(),
     )
     if scope_pay:
-        check_mutual_assistance(
-            member=member,
-            relative_region=relative.insured_region if relative else number.region_code,
-        )
-
+        check_mutual_assistance(member=member)
     doc = uploads.check_document(document)
+
+    relative = _verify_relative(
+        member=member, actor=actor, number=number, name=name, scope_pay=scope_pay, request=request
+    )
     stored = uploads.store(doc)
     try:
         with transaction.atomic():
-            link = _create_link_rows(
+            link = _create_link_row(
                 member=member,
-                name=name,
-                id_number=number.value,
                 relative=relative,
                 relationship=relationship,
                 scope_balance=scope_balance,

@@ -89,10 +89,12 @@ def add(request):
             )
         except ApplicationError as exc:
             _form_error(form, exc)
+            status = exc.status_code if exc.status_code == 429 else 400
         else:
             messages.success(request, _("Your request was sent. Staff will review the document."))
             return redirect("family:link", pk=link.pk)
-    status = 400 if request.method == "POST" else 200
+    else:
+        status = 400 if request.method == "POST" else 200
     return render(request, "family/add.html", {"form": form}, status=status)
 
 

@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.http import urlencode
@@ -9,7 +10,8 @@ from django.views.decorators.http import require_POST
 
 from audit.admin_mixins import PersonDataAdminMixin
 
-from .idnumber import contains_id_number, looks_like_id_number
+from .auth import meant_as_id_number
+from .idnumber import contains_id_number, looks_like_id_number, parse_id_number
 from .models import InsuredPerson, User
 from .selectors import person_by_id_number
 
@@ -26,8 +28,9 @@ class PortalUserAdmin(PersonDataAdminMixin, UserAdmin):
 @admin.register(InsuredPerson)
 class InsuredPersonAdmin(PersonDataAdminMixin, admin.ModelAdmin):
     """Identity numbers are shown masked. The search box posts (so a number
-    never lands in a URL or an access log): a full identity number is looked
-    up through its keyed hash and the list then shows that person by id; any
+    never lands in a URL or an access log, docs/adr/0004): a term meant as an
+    identity number goes through the one parser, and a good one finds its
+    person by the look-up hash; the list then shows that person by id. Any
     other text searches names. People are registered through
     members.services.person_create."""
 
@@ -65,19 +68,56 @@ class InsuredPersonAdmin(PersonDataAdminMixin, admin.ModelAdmin):
         ]
 
     def search_view(self, request):
-        """POST ``q``: a full identity number -> the list showing that person
-        (``?id__exact=<id>``, no number in the address); other text -> the
-        usual name search."""
+        """POST ``q``. A term meant as an identity number: a good one -> the
+        list showing its person (``?id__exact=<id>``, ``0`` when nobody holds
+        it); a bad one -> the empty list with the parser's reason. Other text
+        -> the usual name search (``?q=``)."""
         changelist = reverse("admin:members_insuredperson_changelist")
-        term = (request.POST.get("q") or "").strip()
-        if looks_like_id_number(term):
-            person = person_by_id_number(term)
-            if person is None:
-                messages.warning(request, _("Nobody with this identity number is insured here."))
+        term = request.POST.get("q") or ""
+        if meant_as_id_number(term) or looks_like_id_number(term):
+            person = None
+            try:
+                number = parse_id_number(term)
+            except ValidationError as exc:
+                reason = exc.messages[0]
+                messages.error(request, _("Identity number: %(error)s") % {"error": reason})
+            else:
+                person = person_by_id_number(number.value)
+                if person is None:
+                    messages.warning(
+                        request, _("Nobody with this identity number is insured here.")
+                    )
             return redirect(f"{changelist}?{urlencode({'id__exact': person.pk if person else 0})}")
+        term = term.strip()
         if contains_id_number(term):
             messages.error(
                 request, _("Type the whole 18-character identity number, or search by name.")
             )
             return redirect(changelist)
         return redirect(f"{changelist}?{urlencode({'q': term})}" if term else changelist)
+
+    def get_search_results(self, request, queryset, search_term):
+        """A GET search holding a number is refused before this (the mixin);
+        what still looks meant as one (a few non-ASCII digits) goes through
+        the one parser, and a bad one finds nobody with a 400 saying why."""
+        if meant_as_id_number(search_term) or looks_like_id_number(search_term):
+            try:
+                number = parse_id_number(search_term)
+            except ValidationError as exc:
+                request._id_number_search_error = exc.messages[0]
+                return queryset.none(), False
+            person = person_by_id_number(number.value)
+            return queryset.filter(pk=person.pk if person else None), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        error = getattr(request, "_id_number_search_error", None)
+        if error:
+            messages.error(
+                request, _("Identity number: %(error)s") % {"error": error}, fail_silently=True
+            )
+            if hasattr(response, "render") and not response.is_rendered:
+                response.render()
+            response.status_code = 400
+        return response

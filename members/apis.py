@@ -1,5 +1,7 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -8,6 +10,7 @@ from rest_framework.views import APIView
 from portal.errors import ApplicationError
 from portal.security import cooloff_minutes, is_locked_out, lockout_message
 
+from .auth import clean_login
 from .selectors import person_for_user
 
 
@@ -42,10 +45,22 @@ class MeApi(APIView):
         return Response(MeOutput(data).data)
 
 
+class TokenInput(AuthTokenSerializer):
+    username = serializers.CharField(label="username", write_only=True, trim_whitespace=False)
+
+    def validate_username(self, value):
+        """The same check as the sign-in page (members.auth.clean_login)."""
+        try:
+            return clean_login(value)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.messages[0], code=exc.code) from None
+
+
 class TokenApi(ObtainAuthToken):
     """Exchange an identity number / phone / username and password for an API token."""
 
     permission_classes = ()
+    serializer_class = TokenInput
     renderer_classes = ObtainAuthToken.renderer_classes
 
     def post(self, request, *args, **kwargs):

@@ -17,17 +17,44 @@ from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 
-from .idnumber import looks_like_id_number, normalise
+from .idnumber import looks_like_id_number, normalise, parse_id_number
 from .models import User
 from .selectors import person_by_id_number
 
-_PHONE = re.compile(r"^\+?\d{11,15}$")
+_PHONE = re.compile(r"^\+?\d{11,15}$", re.ASCII)
+
+
+_ASCII_SPACE = " \t\r\n"
+
+
+def meant_as_id_number(login: str) -> bool:
+    """Whether a login is judged as an identity number by the one parser:
+    16 or more digits of any script (a phone has at most 15), or any non-ASCII
+    login with a digit in it (full-width, Arabic-Indic, ...)."""
+    digits = sum(ch.isdigit() for ch in login)
+    return digits >= 16 or (digits > 0 and not login.isascii())
+
+
+def clean_login(login) -> str:
+    """What the sign-in page and the token API pass on to ``authenticate``.
+
+    A login meant as an identity number goes through the one parser
+    (``members.idnumber.parse_id_number``): a bad one raises its
+    ``ValidationError`` (``non_ascii``, ``format``, ``checksum``, ...), a good
+    one comes back normalised. Anything else (phone, username) is only
+    stripped of ASCII white space: ``str.strip()`` would also drop ideographic
+    and no-break spaces."""
+    login = login if isinstance(login, str) else ""
+    if meant_as_id_number(login):
+        return parse_id_number(login).value
+    return login.strip(_ASCII_SPACE)
 
 
 def user_for_login(login: str) -> User | None:
-    """The user an identity number, phone or username names (None if nobody)."""
-    login = (login or "").strip()
-    if not login:
+    """The user an identity number, phone or username names (None if nobody).
+    A login with any non-ASCII character names nobody."""
+    login = (login or "").strip(_ASCII_SPACE)
+    if not login or not login.isascii():
         return None
     if looks_like_id_number(login):
         person = person_by_id_number(login)
@@ -62,7 +89,7 @@ def axes_username(request, credentials: dict | None) -> str:
 
 class IdentityNumberOrPhoneBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
-        login = (username or kwargs.get(User.USERNAME_FIELD) or "").strip()
+        login = (username or kwargs.get(User.USERNAME_FIELD) or "").strip(_ASCII_SPACE)
         if not login or password is None:
             return None
         user = user_for_login(login)

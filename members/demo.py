@@ -119,7 +119,7 @@ def sign_ins() -> list[tuple[str, str]]:
                 (f"{name} ({InsuranceType(itype).label})", f"{id_number_of(key)} or {phone}")
             )
     rows += [
-        (f"{label} (staff)", f"{username}, code: python manage.py demo_totp {username}")
+        (f"{label} (staff)", f"{username}, code: make totp WHO={username}")
         for username, label, _ in STAFF
     ]
     return rows

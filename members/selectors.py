@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .crypto import id_number_hashes
-from .idnumber import normalise
+from .idnumber import looks_like_id_number, normalise
 from .models import InsuredPerson, User
 
 _CHUNK = 5000
@@ -14,10 +14,11 @@ def person_by_id_number(id_number: str) -> InsuredPerson | None:
 
     Numbers are stored encrypted; the look-up goes through the keyed hash
     (under every configured hash key, so it keeps working during a rotation).
-    Accepts a lowercase ``x`` and surrounding spaces."""
-    value = normalise(id_number)
-    if not value:
+    Accepts a lowercase ``x`` and surrounding ASCII spaces; anything not
+    shaped like a number (full-width digits, other scripts) finds nobody."""
+    if not looks_like_id_number(id_number):
         return None
+    value = normalise(id_number)
     return InsuredPerson.objects.filter(id_number_hash__in=id_number_hashes(value)).first()
 
 
@@ -29,7 +30,7 @@ def persons_by_id_numbers(id_numbers: Iterable[str]) -> dict[str, InsuredPerson]
     by_hash: dict[str, str] = {}
     for raw in id_numbers:
         value = normalise(raw)
-        if value:
+        if looks_like_id_number(value):
             for digest in id_number_hashes(value):
                 by_hash[digest] = value
     digests = sorted(by_hash)

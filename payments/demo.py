@@ -12,7 +12,7 @@ import csv
 import datetime as dt
 import io
 
-from accounts.services import rollover_year
+from accounts.services import rollover_year, valued_on
 from members import demo as members_demo
 from members.models import InsuranceType
 from portal.money import format_yuan
@@ -73,11 +73,20 @@ def setup() -> None:
     load_policies(PolicyYear)
 
 
+def imported_on(year: int) -> dt.date:
+    """The day the demo's file of ``year`` is imported: its last payment day
+    (15 December, or 15 October in the last demo year). Its credits are
+    valued on that day, so the year-end rollovers see them in their year."""
+    return min(dt.date(year, 12, 15), LAST_PERIOD.replace(day=15))
+
+
 def seed_year(year: int) -> None:
-    """Import and credit the demo contributions of ``year`` (once)."""
+    """Import and credit the demo contributions of ``year`` (once), valued on
+    the day the year's file is imported (a replay of history)."""
     name = f"demo-{year}.csv"
     if not ImportBatch.objects.filter(file_name=name, uploaded_by=None).exists():
-        contributions_import(data=_csv(_rows(year)), file_name=name)
+        with valued_on(imported_on(year)):
+            contributions_import(data=_csv(_rows(year)), file_name=name)
 
 
 def seed() -> None:

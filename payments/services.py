@@ -228,7 +228,14 @@ def _parse(text: str, outcome: ImportOutcome) -> list[tuple[int, dict, str]]:
                 )
             )
             continue
-        rows.append((reader.line_num, {c: raw[i].strip() for c, i in index.items()}))
+        # The identity number is left for the one parser to strip (ASCII space
+        # only: str.strip() would also drop ideographic and no-break spaces).
+        rows.append(
+            (
+                reader.line_num,
+                {c: raw[i] if c == "id_number" else raw[i].strip() for c, i in index.items()},
+            )
+        )
     today = timezone.localdate()
     valid = []
     # A file repeats the same people, months and amounts many times: check each

@@ -12,7 +12,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.validators import RegexValidator
 from django.db import transaction
-from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.csp import CSP
@@ -160,15 +159,3 @@ api_docs = csp_override(
         "img-src": [CSP.SELF, "data:"],
     }
 )(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
-
-
-def not_found(request, exception=None):
-    """handler404: API paths answer in the one error shape (a URL that no API
-    route matches, e.g. a negative id, must not fall back to an HTML page)."""
-    if request.path.startswith("/api/"):
-        from .api import error_body
-
-        return JsonResponse(error_body("not_found", _("Not found.")), status=404)
-    from django.views.defaults import page_not_found
-
-    return page_not_found(request, exception)

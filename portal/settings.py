@@ -81,6 +81,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dashboard.display.context",
             ],
         },
     },
@@ -196,6 +197,9 @@ STORAGES = {
 PRIVATE_MEDIA_ROOT = Path(env("PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private")))
 # Family-account documents (PDF, JPEG, PNG): the largest accepted upload.
 FAMILY_UPLOAD_MAX_BYTES = env.int("FAMILY_UPLOAD_MAX_BYTES", default=5 * 1024 * 1024)
+# Adding a relative: how many requests a member may make per day that name
+# nobody insured with that name (docs/adr/0009); then refused until tomorrow.
+FAMILY_CHECK_FAILURES_PER_DAY = env.int("FAMILY_CHECK_FAILURES_PER_DAY", default=5)
 # Images are decoded and re-encoded (family/uploads.py): larger ones are refused
 # before a pixel is decoded (decompression bombs).
 FAMILY_UPLOAD_MAX_PIXELS = env.int("FAMILY_UPLOAD_MAX_PIXELS", default=25_000_000)
@@ -315,3 +319,11 @@ LOGGING = {
 # --- Domain -----------------------------------------------------------------
 # The region whose policy parameters the demo and calculator default to.
 PORTAL_DEFAULT_REGION = env("PORTAL_DEFAULT_REGION", default="110100")
+
+# --- Certificates -------------------------------------------------------------
+# The address printed on certificates for checking them (scheme and host, no
+# trailing slash), e.g. https://portal.example.gov.cn; empty: the address the
+# request came to.
+PORTAL_PUBLIC_URL = env("PORTAL_PUBLIC_URL", default="").rstrip("/")
+# The issuer line printed on every certificate.
+CERTIFICATE_ISSUER = env("CERTIFICATE_ISSUER", default="")

@@ -5,13 +5,15 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from dashboard import views as dashboard_views
-from members.forms import SignInForm
+from members.views import SignInView
 
 from . import security_views, views
 from .env import env
 
-handler500 = "portal.views.server_error"
-handler404 = "portal.security_views.not_found"
+handler400 = "portal.error_pages.bad_request"
+handler403 = "portal.error_pages.permission_denied"
+handler404 = "portal.error_pages.page_not_found"
+handler500 = "portal.error_pages.server_error"
 
 api_v1 = [
     path("", include("members.urls_api")),
@@ -28,14 +30,13 @@ urlpatterns = [
     path("verify/", dashboard_views.verify, name="verify"),
     path("verify/<str:code>", dashboard_views.verify, name="verify_code"),
     path("healthz", views.healthz, name="healthz"),
+    path("display/", dashboard_views.display_mode, name="display_mode"),
     path("family/", include("family.urls")),
     path("payments/", include("payments.urls")),
     path("staff/settlement/", include("claims.urls")),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(
-            authentication_form=SignInForm, redirect_authenticated_user=True
-        ),
+        SignInView.as_view(),
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -10,8 +10,6 @@ from django.views.decorators.http import require_GET
 
 from members.selectors import person_for_user
 
-from .api import error_body
-
 
 def _check_database() -> str | None:
     try:
@@ -62,12 +60,3 @@ def healthz(request):
 def home(request):
     person = person_for_user(request.user)
     return render(request, "home.html", {"person": person})
-
-
-def server_error(request, *args, **kwargs):
-    """JSON for API paths, so every API error has the one shape."""
-    if request.path.startswith("/api/"):
-        return JsonResponse(error_body("server_error", "An unexpected error occurred."), status=500)
-    from django.views.defaults import server_error as html_server_error
-
-    return html_server_error(request, *args, **kwargs)

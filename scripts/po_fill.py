@@ -33,6 +33,15 @@ def load_translations() -> dict[str, str]:
     return merged
 
 
+def _unfuzzy(line: str) -> str | None:
+    """Drop the ``fuzzy`` flag (msgfmt skips fuzzy entries, so a guessed
+    translation would silently show English); other flags stay."""
+    if not line.startswith("#,"):
+        return line
+    flags = [f.strip() for f in line[2:].split(",") if f.strip() and f.strip() != "fuzzy"]
+    return "#, " + ", ".join(flags) if flags else None
+
+
 def fill(po_text: str, translations: dict[str, str]) -> tuple[str, list[str]]:
     entries = po_text.split("\n\n")
     missing: list[str] = []
@@ -58,7 +67,8 @@ def fill(po_text: str, translations: dict[str, str]) -> tuple[str, list[str]]:
             missing.append(msgid)
             out.append(entry)
             continue
-        lines = [ln for ln in lines[:k] if ln != "#, fuzzy"] + [f"msgstr {_quote(text)}"]
+        lines = [_unfuzzy(ln) for ln in lines[:k] if not ln.startswith("#|")]
+        lines = [ln for ln in lines if ln is not None] + [f"msgstr {_quote(text)}"]
         lines += entry.split("\n")[end:]
         out.append("\n".join(lines))
     return "\n\n".join(out), missing

@@ -31,9 +31,11 @@ def _postgresql_only(django_db_setup, django_db_blocker):
                 f"(got {connection.vendor}).",
                 returncode=2,
             )
+        name = connection.settings_dict["NAME"]
+        if not name.startswith("test_"):
+            return  # no test here uses the database: none was set up
         # Let pytest-django empty append-only tables between transactional
         # tests (see portal/db.py); production databases never set this.
-        name = connection.settings_dict["NAME"]
         with connection.cursor() as cursor:
             cursor.execute(f"ALTER DATABASE \"{name}\" SET portal.allow_truncate = 'on'")
             cursor.execute("SET portal.allow_truncate = 'on'")
@@ -46,11 +48,16 @@ def _forget_cached_users(_postgresql_only):
     Only those entries are dropped (REDIS_URL may name a shared database)."""
     from django.core.cache import cache
 
-    pattern = cache.make_key(user_cache_key("*"))
     client = cache._cache.get_client(write=True)
-    keys = list(client.scan_iter(match=pattern, count=1000))
-    if keys:
-        client.delete(*keys)
+    # ... and so must the family check counters of an earlier run's members
+    # (family.services: failed relative checks per member and day).
+    for pattern in (
+        cache.make_key(user_cache_key("*")),
+        cache.make_key("family:relative-check-failures:*"),
+    ):
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        if keys:
+            client.delete(*keys)
 
 
 @pytest.fixture(autouse=True)

@@ -127,7 +127,11 @@ def test_a_pocket_never_goes_below_zero(alice):
 def test_check_constraint_refuses_a_negative_pocket_even_around_the_service(alice):
     current, _ = member_pockets(alice)
 
+    # Even with the triggers off (which refuse any direct UPDATE of a balance,
+    # see test_guards.py), the CHECK constraint holds.
     with pytest.raises(IntegrityError), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL session_replication_role = replica")
         LedgerAccount.objects.filter(pk=current.pk).update(balance_fen=-1)
 
 

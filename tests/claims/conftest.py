@@ -100,6 +100,54 @@ def fund(person, *, current: int = 0, prior: int = 0, key: str | None = None) ->
     )
 
 
+@pytest.fixture
+def approved_link(settings, tmp_path, django_user_model):
+    """``approved_link(member, relative, relationship=..., cap_fen=...)``: a family
+    link made the way members and staff make it (family.services): the
+    member's request with the agreement and a real document, the register
+    check, then a staff approval. So the rules hold here too: the relationship
+    must fit both numbers, paying needs the member's personal account and a
+    relative insured in the same province."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from family import services as family_services
+    from tests.family.files import png
+
+    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
+
+    def _link(
+        member,
+        relative,
+        *,
+        relationship: str,
+        cap_fen: int | None = None,
+        scope_pay: bool = True,
+        scope_balance: bool = False,
+        scope_records: bool = False,
+    ):
+        reviewer, _ = django_user_model.objects.get_or_create(
+            username="claims-reviewer", defaults={"is_staff": True}
+        )
+        link = family_services.link_request(
+            member=member,
+            actor=member.user,
+            agreed=True,
+            agreement_version=family_services.AGREEMENT_VERSION,
+            name=relative.name,
+            id_number=relative.id_number,
+            relationship=relationship,
+            scope_balance=scope_balance,
+            scope_records=scope_records,
+            scope_pay=scope_pay,
+            pay_yearly_cap_fen=cap_fen,
+            document_kind="commitment_letter",
+            document=SimpleUploadedFile("letter.png", png(), "image/png"),
+        )
+        return family_services.link_approve(link_id=link.pk, reviewer=reviewer)
+
+    return _link
+
+
 def expense_body(id_number, care_type="outpatient", lines=None, day="2025-03-01"):
     return {
         "patient_id_number": id_number,

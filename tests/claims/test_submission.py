@@ -4,14 +4,12 @@ idempotency, authentication, reversal, mutual assistance, races."""
 import datetime as dt
 
 import pytest
-from django.utils import timezone
 
 from accounts.models import JournalTransaction, Posting
 from accounts.selectors import ledger_offenders, pocket_balances
 from accounts.services import institution_payable
 from claims.models import Expense, ExpensePart, FundAccumulator
 from claims.services import LineInput, expense_submit
-from family.models import FamilyLink
 from members.idnumber import make_id_number
 from tests.concurrency import run_concurrently
 from tests.conftest import make_member
@@ -137,30 +135,14 @@ def test_example_4_pharmacy(alice, pharmacy, institution_api):
     assert data["balance_after"]["current_year"] == "20.10"
 
 
-def _approved_pay_link(member, relative, cap_fen):
-    return FamilyLink.objects.create(
-        member=member,
-        relative=relative,
-        relationship="parent",
-        status="approved",
-        scope_pay=True,
-        pay_yearly_cap_fen=cap_fen,
-        consent_version="test",
-        consent_at=timezone.now(),
-        document_kind="commitment_letter",
-        document_name=f"test-{member.pk}-{relative.pk}",
-        document_type="image/png",
-        document_size=1,
-        document_sha256="0" * 64,
-    )
-
-
-def test_example_5_mutual_assistance_within_the_cap(alice, hospital, institution_api):
+def test_example_5_mutual_assistance_within_the_cap(
+    alice, hospital, institution_api, approved_link
+):
     child = make_member(
         "Kid", birth=dt.date(2014, 6, 1), seq=42, insurance_type="resident", signs_in=False
     )
     fund(alice, prior=100000)
-    _approved_pay_link(alice, child, 20000)
+    approved_link(alice, child, relationship="child", cap_fen=20000)
     api = institution_api(hospital)
     body = expense_body(
         child.id_number,

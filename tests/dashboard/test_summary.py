@@ -38,8 +38,40 @@ def test_summary_shows_deduction_rows_and_accessible_charts(alice, bob, client_f
     assert "Bob" in body
     assert 'role="img"' in body
     assert '<title id="chart-contrib-title">' in body
-    # March and April bars carry 880 yuan each; the data table says so too.
+    # March and April bars carry 880 yuan each, written at the bar's end; the
+    # data table says so too.
+    assert body.count('class="chart-value">880.00</text>') == 2
     assert body.count('<td class="num">880.00</td>') == 2
+    # The year's contributions as numbers, own and employer's share apart.
+    assert 'data-testid="contrib-months">2<' in body
+    assert 'data-testid="contrib-own">320.00<' in body
+    assert 'data-testid="contrib-employer">1,440.00<' in body
+    assert 'data-testid="contrib-credited">320.00<' in body
+
+
+def test_a_year_without_expenses_says_so_instead_of_drawing_an_empty_axis(alice, client_for):
+    contribution(alice, dt.date(2025, 3, 1))
+
+    body = (
+        client_for(alice)
+        .get("/dashboard/summary/?year=2025", HTTP_ACCEPT_LANGUAGE="en")
+        .content.decode()
+    )
+
+    assert 'data-testid="chart-spend-empty">No medical expenses in 2025.<' in body
+    assert '<title id="chart-spend-title">' not in body
+    assert '<title id="chart-contrib-title">' in body
+
+
+def test_a_year_without_contributions_says_so(alice, client_for):
+    body = (
+        client_for(alice)
+        .get("/dashboard/summary/?year=2024", HTTP_ACCEPT_LANGUAGE="en")
+        .content.decode()
+    )
+
+    assert 'data-testid="contrib-none">No contributions were paid in 2024.<' in body
+    assert 'data-testid="chart-contrib-empty"' in body
 
 
 def test_summary_for_a_relative_has_no_deduction_section(alice, bob, client_for):

@@ -75,4 +75,4 @@ def sign_in(page, login: str, password: str) -> None:
     page.goto("/accounts/login/")
     page.fill("input[name=username]", login)
     page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")

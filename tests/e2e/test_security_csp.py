@@ -23,7 +23,7 @@ def csp_violations(page):
 
 def test_language_switch_works_under_the_csp(page, alice, csp_violations):
     sign_in(page, alice.id_number, PASSWORD)
-    expect(page.get_by_test_id("id-number")).to_have_text(alice.id_number)
+    expect(page.get_by_test_id("id-number")).to_have_text(alice.masked_id_number)
 
     page.select_option("#language-select", "en")
 

@@ -15,7 +15,8 @@ import pytest
 from django.test import Client
 
 from audit.models import AuditEvent
-from family.models import FamilyLink, LinkStatus
+from family import services
+from family.models import LinkStatus
 from tests.conftest import _pass_otp, make_member
 
 from .conftest import approved_link
@@ -307,7 +308,7 @@ def test_ended_link_stops_every_door_at_once(cast):
     member = cast["member"]
     assert relative.get(f"/family/view/{member.pk}/").status_code == 200
 
-    FamilyLink.objects.filter(pk=link.pk).update(status=LinkStatus.ENDED)
+    services.link_end(link=link, user=member.user)
 
     assert relative.get(f"/family/view/{member.pk}/").status_code == 404
     assert relative.get(f"/api/v1/family/persons/{member.pk}/").status_code == 404

@@ -19,6 +19,7 @@ from family.models import FamilyLink
 from members.idnumber import make_id_number
 from members.models import InsuredPerson
 from portal.errors import ApplicationError
+from tests.conftest import make_member
 
 from . import files, hostile
 from .conftest import request_link, stored_files, upload
@@ -27,10 +28,16 @@ NEW_RELATIVE = make_id_number("110105", dt.date(1986, 9, 9), 24)
 
 
 class Newcomer:
-    """A relative not yet known to the portal (so a refusal must not create them)."""
+    """A relative the portal has not linked yet (insured: see ``_newcomer``)."""
 
     name = "New Relative"
     id_number = NEW_RELATIVE
+
+
+@pytest.fixture(autouse=True)
+def _newcomer(db):
+    """Relatives enter the register by the insurer's paths only (docs/adr/0009)."""
+    return make_member(Newcomer.name, birth=dt.date(1986, 9, 9), seq=24, signs_in=False)
 
 
 BAD_UPLOADS = {

@@ -64,14 +64,20 @@ def test_a_name_is_still_searched(admin_client, alice, bob):
 
 
 def test_a_partial_number_is_refused_not_searched(admin_client, alice):
-    response = admin_client.post(
-        SEARCH, {"q": alice.id_number[:16]}, follow=True, HTTP_ACCEPT_LANGUAGE="en"
+    fifteen = admin_client.post(
+        SEARCH, {"q": alice.id_number[:15]}, follow=True, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    seventeen = admin_client.post(
+        SEARCH, {"q": alice.id_number[:17]}, follow=True, HTTP_ACCEPT_LANGUAGE="en"
     )
 
-    assert response.redirect_chain == [(LIST, 302)]
-    assert _messages(response) == [
-        "Type the whole 18-character identity number, or search by name."
-    ]
+    assert fifteen.redirect_chain == [(LIST, 302)]
+    assert _messages(fifteen) == ["Type the whole 18-character identity number, or search by name."]
+    # 16 digits or more are meant as a number: the one parser says what is wrong
+    assert seventeen.redirect_chain == [(f"{LIST}?id__exact=0", 302)]
+    assert list(seventeen.context["cl"].result_list) == []
+    (message,) = _messages(seventeen)
+    assert message.startswith("Identity number: ")
 
 
 def test_the_search_box_posts(admin_client, alice):

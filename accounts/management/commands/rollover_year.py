@@ -7,8 +7,9 @@ from portal.money import format_yuan
 
 class Command(BaseCommand):
     help = (
-        "Year-end rollover: move each member's current-year balance to prior-years, "
-        "exactly once per member per year (safe to re-run or resume after a kill)."
+        "Year-end rollover: move each member's current-year balance as of 31 December "
+        "to prior-years, exactly once per member per year, recording every member "
+        "(safe to re-run, resume after a kill or run late; years are rolled in order)."
     )
 
     def add_arguments(self, parser):

@@ -1,0 +1,31 @@
+"""The signed-in home: the balance first, the owner's identity number masked
+behind a "show" control, place names instead of region codes; staff see every
+staff tool."""
+
+from __future__ import annotations
+
+
+def test_a_member_home_leads_with_the_balance_and_masks_the_number(alice, client_for):
+    body = client_for(alice).get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert body.index('data-testid="balance"') < body.index('data-testid="insurance-card"')
+    masked = f'<span data-testid="id-number">{alice.masked_id_number}</span>'
+    assert masked in body
+    # The full number is there for its owner, folded away until asked for.
+    assert body.index("<summary>Show the full number</summary>") < body.index(alice.id_number)
+    assert 'data-testid="insured-region">北京市朝阳区<' in body
+    assert ">110105<" not in body
+
+
+def test_staff_home_links_every_staff_tool(staff, client_for):
+    body = client_for(staff).get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    for href in (
+        "/family/review/",
+        "/family/counter/",
+        "/payments/import/",
+        "/staff/settlement/",
+        "/staff/settlement/totals/",
+        "/admin/",
+    ):
+        assert f'href="{href}"' in body, href
