@@ -414,3 +414,32 @@ def test_a_50_mb_upload_to_the_api_is_a_400_in_the_error_shape(
     assert 0 < CountingHandler.passed_on <= settings.FAMILY_UPLOAD_MAX_BYTES
     assert FamilyLink.objects.count() == 0
     assert stored_files(private_media) == []
+
+
+def _noise_image(size=(1200, 900)):
+    import random
+
+    return Image.frombytes("RGB", size, random.Random(15).randbytes(size[0] * size[1] * 3))
+
+
+@pytest.mark.parametrize("kind", ["JPEG", "PNG", "PDF"])
+def test_a_large_photo_like_file_is_not_mistaken_for_another_format(kind, alice, private_media):
+    # Megabytes of incompressible pixels: the signature search must not trip on them.
+    out = io.BytesIO()
+    if kind == "PDF":
+        from fpdf import FPDF
+
+        document = FPDF()
+        document.add_page()
+        document.image(_noise_image(), x=10, y=10, w=180)
+        out.write(bytes(document.output()))
+    else:
+        _noise_image().save(out, kind, quality=95)
+    content = out.getvalue()
+    assert len(content) > 1_000_000
+
+    link = request_link(alice, Newcomer, document=upload(content, "scan", "image/png"))
+
+    assert link.document_type == {"JPEG": "image/jpeg", "PNG": "image/png"}.get(
+        kind, "application/pdf"
+    )
