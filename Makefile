@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format install worker messages bench browser clean totp
+.PHONY: run test lint format install worker messages bench browser clean totp serve-prod backup-verify
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@scripts/bootstrap
@@ -17,7 +17,17 @@ run: install
 	@scripts/ensure-fonts
 	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
-	DEBUG=$${DEBUG:-true} scripts/serve
+	DEBUG=$${DEBUG:-true} LOG_FORMAT=$${LOG_FORMAT:-console} scripts/serve
+
+## Serve as production does: gunicorn (deploy/gunicorn.conf.py), DEBUG off, whitenoise
+serve-prod: install
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput
+	VENV=$(VENV) scripts/serve-prod
+
+## Dump DATABASE_URL, restore it into a scratch database, verify ledger and audit trail
+backup-verify: install
+	VENV=$(VENV) scripts/backup-verify $(if $(ANCHOR_FILE),--anchor-file $(ANCHOR_FILE))
 
 ## The whole suite on real PostgreSQL and Redis (never SQLite)
 test: install browser

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from django.db import connection
 
 from members.models import InsuredPerson
+from portal.replica import reading
 
-from .models import AccountKind
+from .models import AccountKind, LedgerAccount
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def pocket_balances(person: InsuredPerson | int) -> Balances:
 
     Read on every dashboard and balance request: plain SQL on the
     (person, kind) index, skipping the ORM's query compilation."""
-    with connection.cursor() as cursor:
+    with reading(LedgerAccount).cursor() as cursor:  # the replica on member pages
         cursor.execute(_POCKETS_SQL, [_person_id(person)])  # the kinds are AccountKind values
         rows = dict(cursor.fetchall())
     return Balances(

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from members.models import InsuredPerson
 from portal.errors import ApplicationError, Conflict
+from portal.transactions import retry_on_conflict
 
 from .models import (
     MEMBER_POCKETS,
@@ -145,6 +146,7 @@ def _existing(key: str, body_hash: str) -> JournalTransaction | None:
     return existing
 
 
+@retry_on_conflict
 def ledger_post(
     *,
     idempotency_key: str,
@@ -160,8 +162,12 @@ def ledger_post(
     it is not part of the body, so a retry on another day returns the first.
 
     1. Merge and check the postings (integers, at least two accounts, sum zero).
-    2. Lock the member pockets that lose money, in primary-key order (no
-       deadlocks), so concurrent spends on one pocket queue up.
+    2. Lock EVERY account it touches, in primary-key order, before anything
+       else takes a row lock on one of them (the balance trigger of step 5
+       does): one global order, so ledger writes do not deadlock (ADR 0001).
+       Concurrent spends on one pocket queue up here. A caller that locks
+       accounts before calling must lock all of them, in this order
+       (``claims.services`` does).
     3. With the locks held, look for the key: the same key and body returns the
        first transaction; the same key with another body is a Conflict.
     4. Check each debited pocket covers its debit (InsufficientFunds names it).
@@ -175,11 +181,13 @@ def ledger_post(
     debits = {aid: -amt for aid, amt in merged.items() if amt < 0}
     try:
         with transaction.atomic():
-            locked = list(
-                LedgerAccount.objects.select_for_update()
-                .filter(pk__in=debits, kind__in=MEMBER_POCKETS)
+            locked = [
+                account
+                for account in LedgerAccount.objects.select_for_update()
+                .filter(pk__in=merged)
                 .order_by("pk")
-            )
+                if account.pk in debits and account.kind in MEMBER_POCKETS
+            ]
             existing = _existing(idempotency_key, body_hash)
             if existing is not None:
                 return existing

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from members.fields import IdNumberSerializerField
 from portal.errors import ApplicationError
-from portal.money import fen_to_yuan, to_fen
+from portal.fields import AmountApiField
+from portal.money import MAX_EXPENSE_LINE_FEN, fen_to_yuan
 
 from . import selectors, services
 from .auth import InstitutionTokenAuthentication, IsInstitution
@@ -32,28 +31,10 @@ class InstitutionTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
-@extend_schema_field(OpenApiTypes.DECIMAL)
-class MoneyField(serializers.Field):
-    """Yuan as a string or number with at most two decimals -> integer fen."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, float):
-            data = repr(data)
-        try:
-            return to_fen(data)
-        except (DjangoValidationError, TypeError) as exc:
-            raise serializers.ValidationError(
-                getattr(exc, "messages", None) or [str(exc)]
-            ) from None
-
-    def to_representation(self, value):
-        return str(fen_to_yuan(value))
-
-
 class LineIn(serializers.Serializer):
     catalog_class = serializers.ChoiceField(choices=CatalogClass.values)
     description = serializers.CharField(max_length=200, required=False, default="")
-    amount = MoneyField()
+    amount = AmountApiField(max_fen=MAX_EXPENSE_LINE_FEN)
 
 
 class ExpenseIn(serializers.Serializer):

@@ -23,3 +23,11 @@ def pause_inside_chunk() -> float:
     """Seconds to wait inside a chunk's transaction, before it commits (fault
     tests kill the worker there: the chunk must vanish entirely)."""
     return env.float("CLAIMS_SETTLEMENT_PAUSE_INSIDE_CHUNK", default=0.0)
+
+
+def stall_seconds() -> float:
+    """An unfinished settlement batch with no sign of a worker (task start or
+    committed chunk) for this long is sent again by the stall sweeper
+    (docs/adr/0005). Longer than one chunk takes; a batch sent twice is
+    settled once all the same."""
+    return env.float("CLAIMS_SETTLEMENT_STALL_SECONDS", default=180.0)

@@ -171,12 +171,27 @@ class SettlementBatch(models.Model):
     # staff page finds them without an index on every settlement entry.
     lowest_expense_id = models.BigIntegerField(null=True, editable=False)
     highest_expense_id = models.BigIntegerField(null=True, editable=False)
+    # The last sign of life of a worker settling it (task start, each chunk),
+    # or when it was (re)opened or sent again: an unfinished batch whose
+    # heartbeat is older than CLAIMS_SETTLEMENT_STALL_SECONDS is sent again
+    # by the stall sweeper (ADR 0005).
+    heartbeat_at = models.DateTimeField(null=True, editable=False)
+    resumed_count = models.IntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name = _("settlement batch")
         verbose_name_plural = _("settlement batches")
         constraints = [
             models.UniqueConstraint(fields=["institution", "period"], name="claims_one_batch"),
+        ]
+        indexes = [
+            # The stall sweeper's question, every minute: a few unfinished
+            # batches among all those ever settled.
+            models.Index(
+                fields=["heartbeat_at"],
+                condition=~Q(status="done"),
+                name="claims_batch_unfinished",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -189,6 +204,13 @@ class SettlementBatch(models.Model):
     @property
     def done_count(self) -> int:
         return self.expense_count + self.reversal_count
+
+    @property
+    def status_label(self) -> str:
+        """What staff read: a batch sent again after its worker stopped says so."""
+        if self.status == self.Status.RUNNING and self.resumed_count:
+            return str(_("Settling again after a stopped worker"))
+        return str(self.get_status_display())
 
     @property
     def progress_percent(self) -> int:

@@ -10,11 +10,11 @@ import datetime as dt
 import heapq
 from dataclasses import dataclass
 
-from django.db import connection
 from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import ExtractMonth
 
 from members.models import InsuredPerson
+from portal.replica import reading
 
 from .models import (
     Expense,
@@ -89,7 +89,7 @@ def latest_expenses(person: InsuredPerson, *, limit: int = 5) -> list[RecentExpe
     """The newest ``limit`` expenses, as ``expenses_for`` orders them, without
     parts and lines. Read on every dashboard request: plain SQL on the
     ``claims_patient_recent`` index, no model instances."""
-    with connection.cursor() as cursor:
+    with reading(Expense).cursor() as cursor:  # the replica on member pages
         cursor.execute(_LATEST_EXPENSES_SQL, [person.pk, limit])
         return [RecentExpense(*row) for row in cursor.fetchall()]
 

@@ -23,6 +23,8 @@ from members.idnumber import parse_id_number
 from members.models import InsuredPerson
 from members.selectors import person_by_id_number
 from portal.errors import ApplicationError, Conflict
+from portal.money import MAX_EXPENSE_FEN, MAX_EXPENSE_LINE_FEN, format_yuan
+from portal.transactions import retry_on_conflict
 
 from .models import (
     BenefitPolicy,
@@ -144,7 +146,7 @@ def _replay(institution: Institution, key: str, request_hash: str) -> Expense | 
 def _validate(
     *, institution: Institution, key: str, service_date: dt.date, care_type: str, lines
 ) -> None:
-    if not key or len(key) > 100:
+    if not key or len(key) > 100 or not key.isprintable():
         raise ApplicationError(
             _("Send an Idempotency-Key header of 1 to 100 characters."),
             code="idempotency_key_missing",
@@ -185,6 +187,28 @@ def _validate(
                 _("Line %(n)d: the amount must be above zero.") % {"n": i + 1},
                 fields={f"lines[{i}].amount": [_("Must be above zero.")]},
             )
+        if line.amount_fen > MAX_EXPENSE_LINE_FEN:
+            raise ApplicationError(
+                _("Line %(n)d: the amount is too large: at most %(max)s yuan.")
+                % {"n": i + 1, "max": format_yuan(MAX_EXPENSE_LINE_FEN)},
+                code="amount_too_large",
+                fields={f"lines[{i}].amount": [_("Too large.")]},
+            )
+    # Each line is bounded above, so this sum cannot overflow a bigint; the
+    # whole expense has its own, stated maximum (docs/adr/0007).
+    total = sum(line.amount_fen for line in lines)
+    if total > MAX_EXPENSE_FEN:
+        raise ApplicationError(
+            _("The expense total is too large: at most %(max)s yuan.")
+            % {"max": format_yuan(MAX_EXPENSE_FEN)},
+            code="amount_too_large",
+            fields={
+                "lines": [
+                    _("The lines add up to more than %(max)s yuan.")
+                    % {"max": format_yuan(MAX_EXPENSE_FEN)}
+                ]
+            },
+        )
 
 
 def _accumulator_for_update(person: InsuredPerson, year: int, pool: str) -> FundAccumulator:
@@ -212,6 +236,18 @@ def grant_used_fen(*, grantor_id: int, patient: InsuredPerson, year: int) -> int
     )
 
 
+def _create_accounts(institution: Institution, patient: InsuredPerson) -> None:
+    """Create the accounts an expense may touch before any lock is taken: a
+    new account row is held by the transaction creating it until that ends,
+    which would be a lock outside the global order."""
+    if patient.has_personal_account:
+        member_pockets(patient)
+    for g in _grants_for(patient):
+        member_pockets(g.member)
+    institution_payable(institution.pk)
+
+
+@retry_on_conflict
 def expense_submit(
     *,
     institution: Institution,
@@ -229,7 +265,9 @@ def expense_submit(
     1. Validate; look up the patient (by identity number) and the policy.
     2. In one transaction: lock the patient's accumulator for this year and
        benefit pool (so two expenses at once never share deductible or ceiling
-       room), then the pockets that may pay, in primary-key order.
+       room), then every ledger account the expense may touch (the pockets
+       that may pay and the institution payable) in primary-key order, the
+       global order of ADR 0001.
     3. Split (``claims.split``), post ONE ledger transaction moving the
        account part from the pockets to the institution payable (the fund part
        is posted by settlement), move the accumulator, store the expense with
@@ -260,6 +298,7 @@ def expense_submit(
             fields={"patient_id_number": [_("Not an insured person.")]},
         )
     policy = policy_for(person=patient, care_type=care_type, year=service_date.year)
+    _create_accounts(institution, patient)
     try:
         return _submit_locked(
             institution=institution,
@@ -294,7 +333,14 @@ def _submit_locked(
             own_current, own_prior = member_pockets(patient)
         grants = _grants_for(patient)
         grant_pockets = {g.member_id: member_pockets(g.member)[1] for g in grants}
-        ids = [a.pk for a in (own_current, own_prior, *grant_pockets.values()) if a is not None]
+        payable = institution_payable(institution.pk)
+        # All of them at once, in primary-key order, the payable included:
+        # a refund locks the same rows in that order too (ADR 0001).
+        ids = [
+            a.pk
+            for a in (own_current, own_prior, *grant_pockets.values(), payable)
+            if a is not None
+        ]
         locked = {
             a.pk: a
             for a in LedgerAccount.objects.select_for_update().filter(pk__in=ids).order_by("pk")
@@ -321,7 +367,6 @@ def _submit_locked(
             grants=split_grants,
         )
 
-        payable = institution_payable(institution.pk)
         postings: list[tuple[LedgerAccount, int]] = []
         for part in split.parts:
             if part.payer == Payer.CURRENT:
@@ -405,10 +450,15 @@ def _submit_locked(
         return expense, True
 
 
+@retry_on_conflict
 def expense_reverse(*, institution: Institution, expense_id: int, reason: str = "") -> Expense:
     """Refund an expense: post the mirror image of its ledger transaction
     (balances restored, history untouched) and give back its deductible and
     fund room. Reversing twice returns the first reversal.
+
+    Locks, in the order of ADR 0005: the expense row, its settlement queue
+    row, the accumulator, then (``ledger_reverse``) every account of the
+    ledger transaction in primary-key order.
 
     A reversal of a settled expense is settled by a later batch (a reversing
     entry from the institution payable back to the pooled fund).

@@ -18,6 +18,12 @@ The rules (docs/adr/0005-settlement-exactly-once.md):
   chunk.
 - Two workers on one batch queue on the batch row lock (``FOR UPDATE``), so
   chunk numbers and claims never overlap.
+- A worker that settles a batch refreshes its heartbeat (task start, each
+  chunk); the stall sweeper (``settlement_resume_stalled``, every minute by
+  beat) sends again every unfinished batch whose heartbeat is older than
+  ``CLAIMS_SETTLEMENT_STALL_SECONDS`` and whose row no chunk holds, so a
+  batch whose worker died is finished within minutes, not when the broker
+  redelivers the lost message. Sending a batch twice is harmless (above).
 """
 
 from __future__ import annotations
@@ -27,11 +33,12 @@ import logging
 import time
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import AccountKind
 from accounts.services import institution_payable, ledger_post, system_account
+from portal.transactions import retry_on_conflict
 
 from . import conf
 from .models import Institution, SettlementBatch, SettlementChunk, SettlementEntry, SettlementWork
@@ -56,6 +63,7 @@ def start_of_day(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
+@retry_on_conflict
 def settlement_start(
     *, period: dt.date, cutoff: dt.datetime, enqueue: bool = True
 ) -> list[SettlementBatch]:
@@ -88,7 +96,11 @@ def settlement_start(
             ):
                 batch.status = SettlementBatch.Status.PENDING
                 batch.finished_at = None
-            batch.save(update_fields=["cutoff", "expected_count", "status", "finished_at"])
+            if batch.status != SettlementBatch.Status.DONE:
+                batch.heartbeat_at = timezone.now()  # sent now: not stalled
+            batch.save(
+                update_fields=["cutoff", "expected_count", "status", "finished_at", "heartbeat_at"]
+            )
             batches.append(batch)
             # Older unfinished batches of this institution are completed too.
         unfinished = SettlementBatch.objects.exclude(status=SettlementBatch.Status.DONE).exclude(
@@ -234,6 +246,7 @@ def _claim(params: dict) -> Claimed:
     return got
 
 
+@retry_on_conflict
 def _settle_one_chunk(batch_id: int, size: int, hints: dict | None = None) -> bool:
     """Claim and post one chunk of ``batch_id``. False when nothing was left
     (the batch is then marked settled). ``hints`` (kept by the caller between
@@ -292,6 +305,7 @@ def _settle_one_chunk(batch_id: int, size: int, hints: dict | None = None) -> bo
         batch.highest_expense_id = _higher(batch.highest_expense_id, got.highest)
         batch.status = SettlementBatch.Status.RUNNING
         batch.expected_count = max(batch.expected_count, batch.done_count)
+        batch.heartbeat_at = timezone.now()
         batch.save()
         pause = conf.pause_inside_chunk()
         if pause:
@@ -301,12 +315,62 @@ def _settle_one_chunk(batch_id: int, size: int, hints: dict | None = None) -> bo
     return True
 
 
+def _heartbeat(batch_id: int) -> None:
+    """A worker took the batch: it is settling (waits for a chunk another
+    worker holds, like the chunks do)."""
+    SettlementBatch.objects.filter(pk=batch_id).exclude(status=SettlementBatch.Status.DONE).update(
+        status=SettlementBatch.Status.RUNNING, heartbeat_at=timezone.now()
+    )
+
+
 def settlement_run_batch(*, batch_id: int, chunk_size: int | None = None) -> None:
     """Settle everything the batch covers, chunk by chunk, until nothing is left."""
     size = chunk_size or conf.chunk_size()
     pause = conf.chunk_pause()
     hints: dict[str, int] = {}
+    _heartbeat(batch_id)
     while _settle_one_chunk(batch_id, size, hints):
         log.info("settlement batch %s: chunk committed", batch_id)
         if pause:
             time.sleep(pause)
+
+
+@retry_on_conflict
+def settlement_resume_stalled(
+    *, stall_seconds: float | None = None, enqueue: bool = True
+) -> list[int]:
+    """Send ``settle_batch`` again for every unfinished batch with no sign of
+    a worker for ``stall_seconds`` (default ``CLAIMS_SETTLEMENT_STALL_SECONDS``):
+    its worker died or its message was lost. Run every minute by beat.
+
+    A batch whose row a chunk holds is skipped (``SKIP LOCKED``: a worker is
+    on it, however long the chunk). Each batch sent again gets a fresh
+    heartbeat (so it is sent at most once per stall period) and counts the
+    resumption, which the staff page shows. Returns the ids sent.
+    """
+    from .tasks import settle_batch
+
+    stall = conf.stall_seconds() if stall_seconds is None else stall_seconds
+    now = timezone.now()
+    with transaction.atomic():
+        stalled = list(
+            SettlementBatch.objects.select_for_update(skip_locked=True)
+            .exclude(status=SettlementBatch.Status.DONE)
+            .filter(
+                Q(heartbeat_at__lt=now - dt.timedelta(seconds=stall)) | Q(heartbeat_at__isnull=True)
+            )
+            .order_by("pk")
+        )
+        for batch in stalled:
+            batch.heartbeat_at = now
+            batch.resumed_count += 1
+            batch.save(update_fields=["heartbeat_at", "resumed_count"])
+            log.warning(
+                "settlement batch %s: no worker for %ss (status %s), sent again",
+                batch.pk,
+                stall,
+                batch.status,
+            )
+            if enqueue:
+                transaction.on_commit(lambda pk=batch.pk: settle_batch.delay(pk))
+    return [b.pk for b in stalled]

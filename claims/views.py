@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import messages
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -12,6 +10,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from audit.services import audit_record, audit_view
+from portal.csvsafe import csv_writer
+from portal.errors import ApplicationError
 from portal.money import format_yuan
 from portal.security import staff_required
 
@@ -42,7 +42,11 @@ def batch_list(request):
 def settle_now(request):
     """Open today's batches for everything submitted until now; the tasks are
     sent after the transaction commits."""
-    batches = settlement_start(period=timezone.localdate(), cutoff=timezone.now())
+    try:
+        batches = settlement_start(period=timezone.localdate(), cutoff=timezone.now())
+    except ApplicationError as exc:  # Busy: nothing was started
+        messages.error(request, exc.message)
+        return redirect("claims:batches")
     audit_record(
         actor=request.user,
         action="settlement.start",
@@ -84,7 +88,7 @@ def batch_detail(request, batch_id: int):
 def progress_of(batch: SettlementBatch) -> dict:
     return {
         "status": batch.status,
-        "status_label": batch.get_status_display(),
+        "status_label": batch.status_label,
         "done": batch.done_count,
         "expected": batch.expected_count,
         "percent": batch.progress_percent,
@@ -112,7 +116,7 @@ class _Echo:
 def batch_csv(request, batch_id: int):
     batch = get_object_or_404(SettlementBatch, pk=batch_id)
     audit_record(actor=request.user, action="settlement.export", target=batch, request=request)
-    writer = csv.writer(_Echo())
+    writer = csv_writer(_Echo())
 
     def rows():
         yield "\ufeff" + writer.writerow(

@@ -7,7 +7,6 @@ render. A relative reaches a granting member's pages with ``?person=<id>`` (or
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 
 import segno
@@ -28,6 +27,7 @@ from members.selectors import person_for_user
 from payments.models import ContributionStatus
 from portal import views as portal_views
 from portal.access import Scope, can_view, person_for_viewer
+from portal.csvsafe import csv_writer
 from portal.errors import ApplicationError
 from portal.money import format_yuan
 
@@ -206,7 +206,7 @@ def records_csv(request):
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="payment-record.csv"'
     response.write("\ufeff")  # so spreadsheet programs read UTF-8
-    writer = csv.writer(response)
+    writer = csv_writer(response)
     writer.writerow(
         [
             _("Month"),

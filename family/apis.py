@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,7 +16,9 @@ from audit.services import audit_view
 from members.fields import IdNumberSerializerField
 from members.selectors import person_for_user
 from portal.errors import ApplicationError
-from portal.money import to_fen
+from portal.fields import AmountApiField
+from portal.money import MAX_YEARLY_CAP_FEN
+from portal.parsers import JSONParser
 from portal.security import IsVerifiedStaff
 
 from . import selectors, services, views
@@ -147,19 +149,15 @@ class LinkInput(serializers.Serializer):
     scope_balance = serializers.BooleanField(default=False)
     scope_records = serializers.BooleanField(default=False)
     scope_pay = serializers.BooleanField(default=False)
-    pay_yearly_cap = serializers.CharField(
-        required=False, allow_blank=True, help_text="yuan, e.g. 2000.00"
+    pay_yearly_cap = AmountApiField(
+        max_fen=MAX_YEARLY_CAP_FEN,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="yuan, e.g. 2000.00; empty for no cap",
     )
     document_kind = serializers.ChoiceField(choices=DocumentKind.choices)
     document = serializers.FileField(required=False, allow_empty_file=True)
-
-    def validate_pay_yearly_cap(self, value):
-        if not (value or "").strip():
-            return None
-        try:
-            return to_fen(value)
-        except Exception as exc:
-            raise serializers.ValidationError(getattr(exc, "messages", [str(exc)])) from None
 
 
 class LinkListApi(APIView):

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from members.fields import IdNumberFormField
-from portal.money import to_fen
+from portal.fields import AmountFormField
+from portal.money import MAX_YEARLY_CAP_FEN
 
 from .models import DocumentKind, Relationship
 from .services import AGREEMENT_VERSION
@@ -32,10 +32,10 @@ class LinkRequestForm(forms.Form):
     scope_pay = forms.BooleanField(
         label=_("Pay their medical expenses from my prior-years surplus"), required=False
     )
-    pay_yearly_cap = forms.CharField(
+    pay_yearly_cap = AmountFormField(
         label=_("Yearly cap for payments (yuan, leave empty for no cap)"),
         required=False,
-        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+        max_fen=MAX_YEARLY_CAP_FEN,
     )
     document_kind = forms.ChoiceField(label=_("Document"), choices=DocumentKind.choices)
     document = forms.FileField(
@@ -44,15 +44,6 @@ class LinkRequestForm(forms.Form):
         required=False,
         widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/jpeg,image/png"}),
     )
-
-    def clean_pay_yearly_cap(self):
-        raw = (self.cleaned_data.get("pay_yearly_cap") or "").strip()
-        if not raw:
-            return None
-        try:
-            return to_fen(raw)
-        except ValidationError as exc:
-            raise ValidationError(exc.messages) from None
 
 
 class RejectForm(forms.Form):

@@ -115,9 +115,19 @@ def link_detail(request, pk: int):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def link_end(request, pk: int):
+    """Ending a link cannot be undone (a new request and review would be
+    needed): GET, or a POST without ``confirm``, shows what ending means and
+    asks once more; the confirming POST ends it."""
     link = selectors.link_for_user(request.user, pk)
+    if request.method == "GET" or request.POST.get("confirm") != "yes":
+        is_member = link.member.user_id == request.user.pk
+        return render(
+            request,
+            "family/end_confirm.html",
+            {"link": link, "is_member": is_member},
+        )
     try:
         services.link_end(link=link, user=request.user, request=request)
     except ApplicationError as exc:
@@ -263,6 +273,10 @@ def review_queue(request):
 @require_POST
 def review_decide(request, pk: int):
     decision = request.POST.get("decision")
+    reason = request.POST.get("reason", "")
+    if "\x00" in reason:  # PostgreSQL text cannot hold it: say so, never a 500
+        messages.error(request, _("The reason contains a character that cannot be stored."))
+        return redirect("family:review")
     try:
         if decision == "approve":
             services.link_approve(link_id=pk, reviewer=request.user, request=request)
@@ -271,7 +285,7 @@ def review_decide(request, pk: int):
             services.link_reject(
                 link_id=pk,
                 reviewer=request.user,
-                reason=request.POST.get("reason", ""),
+                reason=reason,
                 request=request,
             )
             messages.success(request, _("Rejected. The member will be told by e-mail."))

@@ -62,6 +62,8 @@ class TokenApi(ObtainAuthToken):
     permission_classes = ()
     serializer_class = TokenInput
     renderer_classes = ObtainAuthToken.renderer_classes
+    # The API's parsers (JSON bounded in size and depth), not ObtainAuthToken's own.
+    parser_classes = APIView.parser_classes
 
     def post(self, request, *args, **kwargs):
         try:

@@ -7,13 +7,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.money import fen_to_yuan, to_fen
+from portal.fields import AmountApiField
+from portal.money import MAX_BASE_FEN, fen_to_yuan
 
 from .selectors import calculate
 
 
 class CalculatorInput(serializers.Serializer):
-    base = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    base = AmountApiField(max_fen=MAX_BASE_FEN)
     region = serializers.RegexField(
         r"^\d{6}$",
         required=False,
@@ -57,7 +58,7 @@ class CalculatorApi(APIView):
         params.is_valid(raise_exception=True)
         data = params.validated_data
         q = calculate(
-            base_fen=to_fen(data["base"]),
+            base_fen=data["base"],
             region=data.get("region", settings.PORTAL_DEFAULT_REGION),
             year=data.get("year", timezone.localdate().year),
         )

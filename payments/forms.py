@@ -4,15 +4,16 @@ from django.core.validators import RegexValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal.fields import AmountFormField
+from portal.money import MAX_BASE_FEN
+
 REGION = RegexValidator(r"^\d{6}$", _("A region code is 6 digits, e.g. 110100."))
 
 
 class CalculatorForm(forms.Form):
-    base = forms.DecimalField(
+    base = AmountFormField(
         label=_("Monthly contribution base (yuan)"),
-        min_value=0,
-        max_digits=12,
-        decimal_places=2,
+        max_fen=MAX_BASE_FEN,
         help_text=_("Usually last year's average monthly salary."),
     )
     region = forms.CharField(

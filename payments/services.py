@@ -30,6 +30,7 @@ from accounts.services import (
 from audit.services import audit_record
 from members.idnumber import mask_id_number, normalise, parse_id_number
 from members.selectors import persons_by_id_numbers
+from portal.csvsafe import csv_writer
 from portal.money import to_fen
 
 from .models import Contribution, ContributionStatus, ImportBatch, Payer
@@ -575,7 +576,7 @@ def _credit_postgresql(batch: ImportBatch) -> int:
 
 def _report(errors: list[tuple[int, str, str, str]]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv_writer(out)  # file cells are neutralised (docs/adr/0007)
     writer.writerow(["line", "column", "value", "problem"])
     writer.writerows(sorted(errors, key=lambda e: (e[0], e[1])))
     return out.getvalue()

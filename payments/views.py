@@ -7,7 +7,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from portal.errors import ApplicationError
-from portal.money import to_fen
 from portal.security import staff_required
 
 from .forms import CalculatorForm, ImportForm
@@ -25,7 +24,7 @@ def calculator(request):
     if form.is_valid():
         try:
             quote = calculate(
-                base_fen=to_fen(form.cleaned_data["base"]),
+                base_fen=form.cleaned_data["base"],
                 region=form.cleaned_data["region"],
                 year=form.cleaned_data["year"],
             )
@@ -35,7 +34,10 @@ def calculator(request):
                     form.add_error(name if name in form.fields else None, message)
             if not exc.fields:
                 form.add_error(None, exc.message)
-    return render(request, "payments/calculator.html", {"form": form, "quote": quote})
+    status = 400 if form.is_bound and form.errors else 200
+    return render(
+        request, "payments/calculator.html", {"form": form, "quote": quote}, status=status
+    )
 
 
 @staff_required

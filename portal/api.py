@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.http import Http404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import ApplicationError
+from .errors import ApplicationError, Busy
+from .transactions import is_conflict
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None, **extra: Any):
@@ -38,10 +40,22 @@ def _flatten(detail: Any) -> Any:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, OperationalError) and is_conflict(exc):
+        # A deadlock or serialization failure no service retried: nothing
+        # was written, the client may send the request again.
+        exc = Busy()
     if isinstance(exc, ApplicationError):
         return Response(
             error_body(exc.code, exc.message, exc.fields, **exc.extra), status=exc.status_code
         )
+    if isinstance(exc, RequestDataTooBig):
+        # Django's own limits on a form or multipart body (DATA_UPLOAD_MAX_*).
+        return Response(
+            error_body("request_too_large", _("The request body is too large.")), status=413
+        )
+    if isinstance(exc, SuspiciousOperation):
+        # Too many fields or files, a malformed multipart body: the client's fault.
+        return Response(error_body("bad_request", _("The request is malformed.")), status=400)
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {}
         message = "; ".join(exc.messages)

@@ -10,6 +10,8 @@ one per pool is enough. Behaviour is otherwise Django's own.
 
 from __future__ import annotations
 
+import time
+
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 
@@ -31,3 +33,40 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = _ReusingClient
+
+
+# Operation times and get hits/misses for Prometheus (portal/metrics.py).
+_MISS = object()
+
+
+def _timed(name):
+    base = getattr(DjangoRedisCache, name)
+
+    def method(self, *args, **kwargs):
+        from .metrics import CACHE_OPS
+
+        started = time.perf_counter()
+        try:
+            return base(self, *args, **kwargs)
+        finally:
+            CACHE_OPS.labels(name).observe(time.perf_counter() - started)
+
+    method.__name__ = name
+    return method
+
+
+for _name in ("set", "add", "delete", "get_many", "set_many", "delete_many", "touch", "incr"):
+    setattr(RedisCache, _name, _timed(_name))
+
+
+def _get(self, key, default=None, version=None):
+    from .metrics import CACHE_GETS, CACHE_OPS
+
+    started = time.perf_counter()
+    value = DjangoRedisCache.get(self, key, _MISS, version)
+    CACHE_OPS.labels("get").observe(time.perf_counter() - started)
+    CACHE_GETS.labels("miss" if value is _MISS else "hit").inc()
+    return default if value is _MISS else value
+
+
+RedisCache.get = _get

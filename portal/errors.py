@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 
 class ApplicationError(Exception):
     status_code = 400
@@ -36,3 +38,18 @@ class Conflict(ApplicationError):
     """The request conflicts with what is stored (e.g. an idempotency key reused)."""
 
     status_code = 409
+
+
+class Busy(ApplicationError):
+    """The database gave up on the request to break a deadlock or a
+    serialization conflict, even after retrying: nothing was written and the
+    same request may be sent again (docs/adr/0001)."""
+
+    status_code = 503
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or _("The service is busy. Nothing was changed: please send the request again."),
+            code="busy",
+        )

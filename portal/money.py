@@ -92,7 +92,10 @@ def parse_amount(value: object, *, max_fen: int, min_fen: int = 0) -> int:
 
 def to_fen(value: Decimal | str | int) -> int:
     """``Decimal("12.34")`` or ``"12.34"`` -> ``1234``. Refuses floats, more than
-    two decimal places and non-numbers with a ValidationError."""
+    two decimal places and non-numbers with a ValidationError.
+
+    For amounts the portal holds or computed itself; anything typed, sent or
+    read from a file goes through ``parse_amount`` (docs/adr/0007)."""
     if isinstance(value, float):
         raise TypeError("money is never a float")
     try:
@@ -101,7 +104,11 @@ def to_fen(value: Decimal | str | int) -> int:
         raise ValidationError(_("“%(value)s” is not an amount."), params={"value": value}) from None
     if not amount.is_finite():
         raise ValidationError(_("“%(value)s” is not an amount."), params={"value": value})
-    if amount != amount.quantize(FEN):
+    try:
+        exact = amount == amount.quantize(FEN)
+    except InvalidOperation:  # more digits than the context holds (e.g. 1e30)
+        raise ValidationError(_("“%(value)s” is not an amount."), params={"value": value}) from None
+    if not exact:
         raise ValidationError(
             _("An amount has at most two decimal places (got %(value)s)."),
             params={"value": value},

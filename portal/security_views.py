@@ -53,7 +53,8 @@ class CodeForm(forms.Form):
 
 def _next_url(request) -> str:
     url = request.POST.get("next") or request.GET.get("next") or ""
-    if url and url_has_allowed_host_and_scheme(
+    # A path only: ``redirect()`` would try any other word as a URL name (a 500).
+    if url.startswith("/") and url_has_allowed_host_and_scheme(
         url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return url

@@ -125,6 +125,15 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "claims.tasks.settle_due",
         "schedule": crontab(minute=30, hour=1),
     },
+    # Settlement stall sweeper (docs/adr/0005): every minute, send again the
+    # unfinished batches with no sign of a worker for
+    # CLAIMS_SETTLEMENT_STALL_SECONDS (default 180). Expires unconsumed, so
+    # sweeps do not pile up while no worker runs.
+    "settlement-stall-sweep": {
+        "task": "claims.tasks.settle_stalled",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
 
 if REDIS_URL:
@@ -231,6 +240,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.exception_handler",
+    # JSON bounded in size and nesting depth (portal.parsers, docs/adr/0007).
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_VERSIONING_CLASS": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
@@ -308,14 +323,6 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
-
 # --- Domain -----------------------------------------------------------------
 # The region whose policy parameters the demo and calculator default to.
 PORTAL_DEFAULT_REGION = env("PORTAL_DEFAULT_REGION", default="110100")
@@ -327,3 +334,98 @@ PORTAL_DEFAULT_REGION = env("PORTAL_DEFAULT_REGION", default="110100")
 PORTAL_PUBLIC_URL = env("PORTAL_PUBLIC_URL", default="").rstrip("/")
 # The issuer line printed on every certificate.
 CERTIFICATE_ISSUER = env("CERTIFICATE_ISSUER", default="")
+# --- Operations (issue 17: serving, logs, metrics, errors, queues, replica) ---
+# Kept in one block to ease merges; docs/operating.md explains each knob.
+from kombu import Queue  # noqa: E402
+
+from .logging import configure_structlog, logging_config  # noqa: E402
+
+# Prometheus metrics at /metrics (portal/metrics.py): from these addresses, or
+# from anywhere with `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+METRICS_TOKEN = env_secret("METRICS_TOKEN") or ""
+MIDDLEWARE.insert(0, "portal.metrics.MetricsMiddleware")
+SECURE_REDIRECT_EXEMPT.append(r"^metrics$")  # scraped over plain HTTP on the host
+
+# Structured JSON logs (django-structlog): request id, user id, route, time taken.
+INSTALLED_APPS.append("django_structlog")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django_otp.middleware.OTPMiddleware") + 1,
+    "portal.observability.RequestLogMiddleware",
+)
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+LOGGING = logging_config(level=env("LOG_LEVEL", default="INFO"), fmt=LOG_FORMAT)
+configure_structlog()
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
+DJANGO_STRUCTLOG_USER_ID_FIELD = "pk"
+DJANGO_STRUCTLOG_COMMAND_LOGGING_ENABLED = False
+
+# Error reports (sentry-sdk): off unless SENTRY_DSN is set; personal data is
+# scrubbed before sending (portal/sentry.py).
+SENTRY_DSN = env_secret("SENTRY_DSN") or ""
+if SENTRY_DSN:
+    from .sentry import init_sentry
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", default="production"),
+        release=env("SENTRY_RELEASE", default=""),
+        traces_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
+
+# Celery queues per kind of task (portal/celery_ops.py): workers on other
+# machines take one kind each (`celery -A portal worker -Q settlement`); a
+# worker started without -Q consumes all of them.
+CELERY_KIND_QUEUES = {
+    "settlement": env("CELERY_QUEUE_SETTLEMENT", default="settlement"),
+    "notifications": env("CELERY_QUEUE_NOTIFICATIONS", default="notifications"),
+    "imports": env("CELERY_QUEUE_IMPORTS", default="imports"),
+    "default": CELERY_TASK_DEFAULT_QUEUE,
+}
+CELERY_TASK_QUEUES = [Queue(q) for q in dict.fromkeys(CELERY_KIND_QUEUES.values())]
+CELERY_TASK_ROUTES = ("portal.celery_ops.route_task",)
+# (hard, soft) seconds per kind; the broker's visibility timeout (above) stays
+# longer than the longest.
+CELERY_KIND_TIME_LIMITS = {
+    "settlement": (CELERY_TASK_TIME_LIMIT, CELERY_TASK_SOFT_TIME_LIMIT),
+    "imports": (
+        env.int("CELERY_IMPORT_TIME_LIMIT", default=900),
+        env.int("CELERY_IMPORT_TIME_LIMIT", default=900) - 30,
+    ),
+    "notifications": (
+        env.int("CELERY_NOTIFICATION_TIME_LIMIT", default=120),
+        env.int("CELERY_NOTIFICATION_TIME_LIMIT", default=120) - 20,
+    ),
+    "default": (CELERY_TASK_TIME_LIMIT, CELERY_TASK_SOFT_TIME_LIMIT),
+}
+CELERY_TASK_ANNOTATIONS = ("portal.celery_ops.TaskPolicy",)
+CELERY_MAX_RETRIES = env.int("CELERY_MAX_RETRIES", default=5)
+CELERY_RETRY_BACKOFF = env.int("CELERY_RETRY_BACKOFF", default=5)  # seconds, doubled each try
+CELERY_RETRY_BACKOFF_MAX = env.int("CELERY_RETRY_BACKOFF_MAX", default=600)
+
+# Read replica (portal/replica.py): member read-only pages read from it; access
+# decisions, writes and a member's reads just after their own write stay on
+# the primary.
+DATABASE_REPLICA_URL = env_secret("DATABASE_REPLICA_URL") or ""
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["portal.replica.ReplicaRouter"]
+DATABASE_REPLICA_VIEWS = env.list(
+    "DATABASE_REPLICA_VIEWS",
+    default=[
+        "home",
+        "dashboard:index",
+        "dashboard:member",
+        "dashboard:records",
+        "dashboard:records_csv",
+        "dashboard:summary",
+    ],
+)
+DATABASE_REPLICA_STICKY_SECONDS = env.int("DATABASE_REPLICA_STICKY_SECONDS", default=15)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("portal.observability.RequestLogMiddleware") + 1,
+    "portal.replica.ReplicaReadsMiddleware",
+)

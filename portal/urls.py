@@ -9,6 +9,7 @@ from members.views import SignInView
 
 from . import security_views, views
 from .env import env
+from .metrics import metrics_view
 
 handler400 = "portal.error_pages.bad_request"
 handler403 = "portal.error_pages.permission_denied"
@@ -31,6 +32,7 @@ urlpatterns = [
     path("verify/<str:code>", dashboard_views.verify, name="verify_code"),
     path("healthz", views.healthz, name="healthz"),
     path("display/", dashboard_views.display_mode, name="display_mode"),
+    path("metrics", metrics_view, name="metrics"),
     path("family/", include("family.urls")),
     path("payments/", include("payments.urls")),
     path("staff/settlement/", include("claims.urls")),

@@ -207,6 +207,11 @@ class WorkerProcess:
             REDIS_URL=settings.REDIS_URL,
             CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
             CELERY_QUEUE=self.queue,
+            # Every kind of task the worker sends (settle_due -> settle_batch)
+            # stays on this test's queue (portal.celery_ops.route_task).
+            CELERY_QUEUE_SETTLEMENT=self.queue,
+            CELERY_QUEUE_NOTIFICATIONS=self.queue,
+            CELERY_QUEUE_IMPORTS=self.queue,
             DJANGO_SETTINGS_MODULE="portal.settings",
             PYTHONUNBUFFERED="1",
         )

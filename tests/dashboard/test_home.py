@@ -29,3 +29,31 @@ def test_staff_home_links_every_staff_tool(staff, client_for):
         "/admin/",
     ):
         assert f'href="{href}"' in body, href
+
+
+def test_a_balance_only_relative_is_shown_no_tab_that_would_fail(alice, bob, client_for):
+    from tests.dashboard.helpers import link
+
+    link(alice, bob, balance=True, records=False)
+    relative = client_for(bob)
+
+    page = relative.get(f"/dashboard/{alice.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "Overview" in page
+    for tab in ("/dashboard/records/", "/dashboard/summary/", "/dashboard/certificate/"):
+        assert f'href="{tab}?person={alice.pk}"' not in page
+        # ... and the pages it would have led to are indeed refused
+        assert relative.get(f"{tab}?person={alice.pk}").status_code == 404
+
+
+def test_a_records_relative_is_shown_the_records_tabs(alice, bob, client_for):
+    from tests.dashboard.helpers import link
+
+    link(alice, bob, balance=False, records=True)
+    relative = client_for(bob)
+
+    page = relative.get(f"/dashboard/{alice.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    for tab in ("/dashboard/records/", "/dashboard/summary/", "/dashboard/certificate/"):
+        assert f'href="{tab}?person={alice.pk}"' in page
+        assert relative.get(f"{tab}?person={alice.pk}").status_code == 200

@@ -91,6 +91,9 @@ def test_family_flow_end_to_end(page, alice, bob, staff, screenshot):
     sign_in(page, alice.id_number, PASSWORD)
     page.goto("/family/")
     page.get_by_test_id(f"revoke-{link.pk}").click()
+    # One more step: what ending means, then the confirming button.
+    expect(page.get_by_test_id("end-confirm")).to_contain_text("无法撤销")
+    page.get_by_test_id("confirm-end").click()
     expect(page.get_by_test_id(f"status-{link.pk}")).to_have_text("已终止")
     sign_out(page)
 

@@ -12,6 +12,7 @@ import pytest
 from celery import current_app
 from django.core.management import call_command
 from django.db.models import Sum
+from django.test import override_settings
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
@@ -55,6 +56,9 @@ def test_staff_settle_now_and_watch_the_progress_bar_reach_done(
     # The button's task (sent by the live server in this process) goes there too.
     default_queue = current_app.conf.task_default_queue
     current_app.conf.task_default_queue = w.queue
+    # (settle_batch is routed to the settlement queue: point it there too)
+    kind_queues = override_settings(CELERY_KIND_QUEUES={"settlement": w.queue})
+    kind_queues.enable()
     try:
         # Staff sign in with a password, then a TOTP code.
         device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
@@ -86,6 +90,7 @@ def test_staff_settle_now_and_watch_the_progress_bar_reach_done(
         expect(box.locator('[data-field="fund"]')).to_have_text("11,340.00")
     finally:
         current_app.conf.task_default_queue = default_queue
+        kind_queues.disable()
 
     batch.refresh_from_db()
     assert (batch.status, batch.expense_count, batch.chunks_done, batch.fund_fen) == (

@@ -249,7 +249,9 @@ def test_non_owner_views_are_audited(cast):
 def test_end_link_cell(role, expected, ends, cast):
     link = cast["links"]["balance"]
 
-    response = client_as(cast["users"][role]).post(f"/family/links/{link.pk}/end/")
+    response = client_as(cast["users"][role]).post(
+        f"/family/links/{link.pk}/end/", {"confirm": "yes"}
+    )
 
     assert response.status_code == expected
     link.refresh_from_db()

@@ -360,3 +360,24 @@ def test_balance_view_shows_ledger_balances(alice, bob, staff, client_for):
     assert response.json()["scopes"] == ["balance"]
     assert response.json()["person"]["id_number"] == alice.masked_id_number
     assert "records" not in response.json()
+
+
+def test_ending_a_link_asks_once_more_and_a_bare_post_ends_nothing(alice, bob, staff, client_for):
+    link = approved_link(alice, bob, staff)
+    member = client_for(alice)
+
+    page = member.get(f"/family/links/{link.pk}/end/", HTTP_ACCEPT_LANGUAGE="en")
+    bare = member.post(f"/family/links/{link.pk}/end/", HTTP_ACCEPT_LANGUAGE="en")
+
+    assert page.status_code == 200 and bare.status_code == 200
+    for response in (page, bare):
+        assert b'data-testid="end-confirm"' in response.content
+        assert b"This cannot be undone" in response.content
+    link.refresh_from_db()
+    assert link.status == LinkStatus.APPROVED
+
+    done = member.post(f"/family/links/{link.pk}/end/", {"confirm": "yes"})
+
+    assert done.status_code == 302
+    link.refresh_from_db()
+    assert link.status == LinkStatus.ENDED

@@ -103,6 +103,6 @@ def test_calculator_page_shows_the_amounts(client, db):
 def test_calculator_page_names_the_bad_field(client, db):
     response = client.get("/payments/calculator/?base=abc&region=110100&year=2026")
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert 'data-testid="error-base"' in response.content.decode()
     assert 'data-testid="quote"' not in response.content.decode()

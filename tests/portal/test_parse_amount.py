@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from portal.money import parse_amount
+from portal.money import parse_amount, to_fen
 
 MAX = 100_000_000  # 1,000,000.00 yuan
 
@@ -64,3 +64,10 @@ def test_anything_else_is_refused_with_a_reason(raw, code):
 
 def test_a_negative_amount_passes_only_where_allowed():
     assert parse_amount("-5", max_fen=MAX, min_fen=-MAX) == -500
+
+
+@pytest.mark.parametrize("raw", ["1e30", Decimal("1E+40"), "NaN", "Infinity", "abc"])
+def test_to_fen_refuses_what_it_cannot_hold_with_a_validation_error(raw):
+    # to_fen is for the portal's own values, but must never raise anything else
+    with pytest.raises(ValidationError):
+        to_fen(raw)
