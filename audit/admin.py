@@ -1,10 +1,14 @@
 from django.contrib import admin
 
+from .admin_mixins import PersonDataAdminMixin
 from .models import AuditEvent
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(PersonDataAdminMixin, admin.ModelAdmin):
+    """Reading the trail shows whose data was seen: that is audited too."""
+
+    audit_person_attr = "subject_person_id"
     list_display = ("at", "actor_label", "action", "subject_person", "object_type", "object_id")
     list_filter = ("action",)
     list_select_related = ("subject_person",)

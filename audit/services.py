@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection, models, transaction
@@ -82,6 +83,37 @@ def audit_record(
         event.hash = compute_hash(event.prev_hash, event)
         event.save(force_insert=True)
         return event
+
+
+def audit_view(
+    *,
+    actor,
+    action: str,
+    persons: Iterable[int | None],
+    target: models.Model | None = None,
+    detail: dict[str, Any] | None = None,
+    request=None,
+) -> AuditEvent | None:
+    """One event for one page (a list included) that showed these persons.
+
+    ``persons`` are InsuredPerson ids, recorded sorted and once each in
+    ``detail["persons"]`` (find them with ``detail__persons__contains=[id]``);
+    when the page showed exactly one person it is also the event's
+    ``subject_person``. A page that showed nobody records nothing.
+    """
+    ids = sorted({int(pk) for pk in persons if pk is not None})
+    if not ids:
+        return None
+    from members.models import InsuredPerson
+
+    return audit_record(
+        actor=actor,
+        action=action,
+        subject_person=InsuredPerson(pk=ids[0]) if len(ids) == 1 else None,
+        target=target,
+        detail={**(detail or {}), "persons": ids},
+        request=request,
+    )
 
 
 def audit_verify() -> list[str]:

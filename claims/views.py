@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from audit.services import audit_record
+from audit.services import audit_record, audit_view
 from portal.csvsafe import csv_writer
 from portal.errors import ApplicationError
 from portal.money import format_yuan
@@ -83,6 +83,14 @@ def settle_now(request):
 def batch_detail(request, batch_id: int):
     batch = get_object_or_404(SettlementBatch.objects.select_related("institution"), pk=batch_id)
     expenses = selectors.batch_expenses(batch, after=_int(request.GET.get("after")), limit=100)
+    audit_view(  # the page names patients with their amounts
+        actor=request.user,
+        action="settlement.batch.view",
+        persons=[e.patient_id for e in expenses],
+        target=batch,
+        detail={"expenses": [e.pk for e in expenses]},
+        request=request,
+    )
     return render(
         request,
         "claims/batch_detail.html",

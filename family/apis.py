@@ -12,6 +12,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.services import audit_view
 from members.fields import IdNumberSerializerField
 from members.selectors import person_for_user
 from portal.errors import ApplicationError
@@ -164,6 +165,7 @@ class LinkListApi(APIView):
     them as the relative (``received``). POST (multipart): add a relative."""
 
     parser_classes = [MultiPartParser, FormParser]
+    upload_max_bytes_setting = "FAMILY_UPLOAD_MAX_BYTES"  # portal.uploads
 
     @extend_schema(responses=LinksOutput, operation_id="family_links_list")
     def get(self, request):
@@ -312,6 +314,13 @@ class ReviewQueueApi(APIView):
     def get(self, request):
         now = timezone.now()
         page, next_cursor = selectors.review_queue(after=request.GET.get("after"))
+        audit_view(
+            actor=request.user,
+            action="family.review.list",
+            persons=[pk for link in page for pk in (link.member_id, link.relative_id)],
+            detail={"links": [link.pk for link in page]},
+            request=request,
+        )
         response = Response(
             [
                 {

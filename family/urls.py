@@ -10,6 +10,7 @@ urlpatterns = [
     path("links/<int:pk>/", views.link_detail, name="link"),
     path("links/<int:pk>/end/", views.link_end, name="end"),
     path("links/<int:pk>/document/", views.document, name="document"),
+    path("links/<int:pk>/document/preview/", views.document_preview, name="document_preview"),
     path("switch/", views.switch, name="switch"),
     path("view/<int:person_id>/", views.view_member, name="view"),
     path("review/", views.review_queue, name="review"),

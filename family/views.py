@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -14,11 +14,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit.services import audit_record
+from audit.services import audit_record, audit_view
 from members.selectors import person_for_user
 from portal.access import Scope, person_for_viewer
 from portal.errors import ApplicationError
 from portal.security import staff_required
+from portal.uploads import upload_cap
 
 from . import selectors, services, uploads
 from .forms import CounterForm, LinkRequestForm, RejectForm
@@ -59,6 +60,7 @@ def index(request):
     )
 
 
+@upload_cap("FAMILY_UPLOAD_MAX_BYTES")
 @login_required
 @require_http_methods(["GET", "POST"])
 def add(request):
@@ -169,6 +171,34 @@ def document_response(request, link) -> FileResponse:
     return response
 
 
+@never_cache
+@staff_required
+@require_GET
+def document_preview(request, pk: int):
+    """The first pages of a PDF document rendered on the server as one PNG:
+    for reviewing staff only, through the same check as the document. The
+    page shows it as an <img> (the portal's CSP allows no <object>), and
+    rendering runs no document code (family/uploads.render_preview)."""
+    link = selectors.document_for_user(request.user, pk)
+    if link.document_type != DocumentType.PDF:
+        raise Http404
+    try:
+        image = uploads.render_preview(link.document_name)
+    except (FileNotFoundError, ValueError, uploads.PreviewError):
+        raise Http404 from None
+    audit_record(
+        actor=request.user,
+        action="family.document.preview",
+        subject_person=link.member,
+        target=link,
+        request=request,
+    )
+    response = HttpResponse(image, content_type="image/png")
+    response["Content-Disposition"] = f'inline; filename="family-document-{link.pk}-preview.png"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response  # never_cache: private, no-store
+
+
 @login_required
 @require_GET
 def switch(request):
@@ -219,6 +249,13 @@ def review_queue(request):
     now = timezone.now()
     page, next_cursor = selectors.review_queue(after=request.GET.get("after"))
     items = [(link, now - link.created_at) for link in page]
+    audit_view(  # the cards show both persons' names and identity numbers
+        actor=request.user,
+        action="family.review.list",
+        persons=[pk for link in page for pk in (link.member_id, link.relative_id)],
+        detail={"links": [link.pk for link in page]},
+        request=request,
+    )
     return render(
         request,
         "family/review.html",
@@ -227,6 +264,7 @@ def review_queue(request):
             "next_cursor": next_cursor,
             "first_page": not request.GET.get("after"),
             "reject_form": RejectForm(),
+            "preview_pages": uploads.preview_max_pages(),
         },
     )
 

@@ -123,3 +123,14 @@ def make_id_number(region_code: str, birth_date: dt.date, sequence: int) -> str:
     """Build a valid number (for demo data, factories and benchmarks)."""
     first17 = f"{region_code}{birth_date:%Y%m%d}{sequence:03d}"
     return first17 + check_character(first17)
+
+
+# Any run of 15 or more digits of any script (old 15-digit numbers included),
+# or 17 followed by an X: what must never travel in a URL.
+_IN_TEXT = re.compile(r"\d{17}[xXｘＸ]|\d{15,}")
+
+
+def contains_id_number(text: str | None) -> bool:
+    """True when ``text`` carries something shaped like an identity number
+    (for keeping numbers out of URLs; not a validity check)."""
+    return bool(text) and bool(_IN_TEXT.search(str(text)))

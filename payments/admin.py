@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from audit.admin_mixins import PersonDataAdminMixin
 from portal.fields import AmountFormField, InvalidFormIs400
 from portal.money import MAX_BASE_FEN, MAX_CONTRIBUTION_FEN
 
@@ -79,8 +80,11 @@ class ImportBatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contribution)
-class ContributionAdmin(admin.ModelAdmin):
-    """Read-only: records come from imports; credits are in the ledger."""
+class ContributionAdmin(PersonDataAdminMixin, admin.ModelAdmin):
+    """Read-only: records come from imports; credits are in the ledger. Every
+    page is audited with the persons it shows (audit/admin_mixins.py)."""
+
+    audit_person_attr = "person_id"
 
     list_display = (
         "person",

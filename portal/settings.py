@@ -217,6 +217,19 @@ FAMILY_CHECK_FAILURES_PER_DAY = env.int("FAMILY_CHECK_FAILURES_PER_DAY", default
 # bad rows a stored report lists in full (the rest are counted).
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 IMPORT_REPORT_MAX_ROWS = env.int("IMPORT_REPORT_MAX_ROWS", default=1000)
+# Images are decoded and re-encoded (family/uploads.py): larger ones are refused
+# before a pixel is decoded (decompression bombs).
+FAMILY_UPLOAD_MAX_PIXELS = env.int("FAMILY_UPLOAD_MAX_PIXELS", default=25_000_000)
+# Staff preview PDFs as images rendered on the server: this many first pages, at this DPI.
+FAMILY_PREVIEW_MAX_PAGES = env.int("FAMILY_PREVIEW_MAX_PAGES", default=5)
+FAMILY_PREVIEW_DPI = env.int("FAMILY_PREVIEW_DPI", default=100)
+# The first handler stops holding a file once it passes its view's cap
+# (portal/uploads.py), so an oversized upload is never kept whole.
+FILE_UPLOAD_HANDLERS = [
+    "portal.uploads.CappedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # --- E-mail -----------------------------------------------------------------
 MAILERS = {

@@ -66,6 +66,8 @@ def test_family_flow_end_to_end(page, alice, bob, staff, screenshot):
     otp_form.locator("button[type=submit]").click()
     card = page.get_by_test_id(f"review-{link.pk}")
     expect(card.locator("img")).to_be_visible()
+    loaded = "img => img.complete && img.naturalWidth > 0"
+    page.wait_for_function(loaded, arg=card.locator("img").element_handle())
     assert card.locator("img").evaluate("img => img.naturalWidth") == 1
     screenshot("family-review")
     page.get_by_test_id(f"approve-{link.pk}").click()
@@ -110,7 +112,43 @@ def test_family_flow_end_to_end(page, alice, bob, staff, screenshot):
     )
     assert actions == [
         "family.link.request",
+        "family.review.list",  # the queue page named both persons (empty after approval)
         "family.document.view",
         "family.link.approve",
         "family.link.revoke",
     ]
+
+
+@pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "390px"])
+def test_staff_preview_a_pdf_as_an_image_within_the_csp(page, alice, bob, staff, screenshot, width):
+    from tests.family.conftest import request_link, upload
+    from tests.family.files import pdf
+
+    link = request_link(alice, bob, document=upload(pdf(), "letter.pdf", "application/pdf"))
+    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
+    blocked = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None)
+    page.set_viewport_size({"width": width, "height": 844})
+
+    sign_in(page, "staff", PASSWORD)
+    page.goto("/family/review/")
+    otp_form = page.locator("main form")
+    otp_form.locator("input:not([type=hidden])").first.fill(totp_code(device))
+    otp_form.locator("button[type=submit]").click()
+
+    preview = page.get_by_test_id(f"preview-{link.pk}")
+    expect(preview).to_be_visible()
+    preview.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=preview.element_handle()
+    )
+    assert preview.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [827, 1170]
+    box = preview.bounding_box()
+    assert box["width"] <= width and box["height"] > 100
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert blocked == []
+    screenshot(f"family-review-pdf-{width}")
+    assert (
+        AuditEvent.objects.filter(action="family.document.preview", object_id=str(link.pk)).count()
+        == 1
+    )

@@ -377,8 +377,10 @@ def test_review_queue_oldest_first_with_documents_inline(cast, alice, bob, fathe
     assert html.index(f'data-testid="review-{first.pk}"') < html.index(
         f'data-testid="review-{second.pk}"'
     )
-    assert f'<img src="/family/links/{first.pk}/document/"' in html
-    assert f'<object data="/family/links/{second.pk}/document/"' in html
+    assert f'<img class="document-image" src="/family/links/{first.pk}/document/"' in html
+    # A PDF is shown as images rendered on the server (the CSP allows no <object>).
+    assert f'<img class="document-image" src="/family/links/{second.pk}/document/preview/"' in html
+    assert "<object" not in html
     assert 'data-testid="age"' in html
 
 
