@@ -16,13 +16,12 @@ import pytest
 from django.core.management import call_command
 from django.db import OperationalError, connection, connections, transaction
 from django.db.models import Sum
-from django.utils import timezone, translation
+from django.utils import translation
 
 from accounts.models import JournalTransaction
 from accounts.selectors import ledger_offenders, pocket_balances
 from accounts.services import institution_payable
 from claims.models import Expense, ExpensePart, FundAccumulator
-from family.models import FamilyLink
 from portal.api import exception_handler
 from portal.errors import Busy
 from portal.transactions import retry_on_conflict
@@ -36,24 +35,6 @@ pytestmark = [pytest.mark.usefixtures("policies"), pytest.mark.django_db(transac
 ROUNDS = 30
 
 
-def _pay_link(member, relative):
-    return FamilyLink.objects.create(
-        member=member,
-        relative=relative,
-        relationship="parent",
-        status="approved",
-        scope_pay=True,
-        pay_yearly_cap_fen=None,
-        consent_version="test",
-        consent_at=timezone.now(),
-        document_kind="commitment_letter",
-        document_name=f"test-{member.pk}-{relative.pk}",
-        document_type="image/png",
-        document_size=1,
-        document_sha256="0" * 64,
-    )
-
-
 def _api(institution_api, inst):
     api = institution_api(inst)
     # a 500 is an answer here, not an exception in the test thread
@@ -62,7 +43,7 @@ def _api(institution_api, inst):
 
 
 def test_a_refund_racing_new_expenses_of_the_patient_never_fails(
-    alice, hospital, institution_api, caplog
+    alice, hospital, institution_api, approved_link, caplog
 ):
     caplog.set_level(logging.INFO, logger="portal.transactions")
     # given: the institution payable is older than the pockets (lower id), so
@@ -73,7 +54,7 @@ def test_a_refund_racing_new_expenses_of_the_patient_never_fails(
         "Kid", birth=dt.date(2014, 6, 1), seq=42, insurance_type="resident", signs_in=False
     )
     fund(alice, current=100_000_00, prior=100_000_00)
-    _pay_link(alice, kid)
+    approved_link(alice, kid, relationship="child")
     assert payable.pk < min(a.pk for a in alice.ledger_accounts.all())
     api = _api(institution_api, hospital)
     inpatient = [{"catalog_class": "A", "amount": "500.00"}]

@@ -1,16 +1,13 @@
 """Test data for the member pages, written through production paths:
 contributions through the import (so every credited month has its ledger
 transaction), balances through the ledger's services, links through the
-family models (no mocks)."""
+family-account flow (no mocks)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import itertools
 from decimal import Decimal
-
-from django.utils import timezone
 
 from accounts.services import ledger_post, member_pockets, system_account
 from family.models import FamilyLink, LinkStatus
@@ -126,20 +123,42 @@ def link(
     pay=False,
     status=LinkStatus.APPROVED,
 ) -> FamilyLink:
-    n = next(_seq)
-    return FamilyLink.objects.create(
+    """A family link made the way members and staff make one: the member's
+    request (agreement, the relative's details checked against the register,
+    a real document), then staff review; ``status`` says how far it went
+    (pending, approved, rejected, or approved and then ended by the member)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from family import services
+    from members.models import User
+    from tests.family import files
+
+    link = services.link_request(
         member=member,
-        relative=relative,
+        actor=member.user,
+        agreed=True,
+        agreement_version=services.AGREEMENT_VERSION,
+        name=relative.name,
+        id_number=relative.id_number,
         relationship=relationship,
-        status=status,
         scope_balance=balance,
         scope_records=records,
         scope_pay=pay,
-        consent_version="v1",
-        consent_at=timezone.now(),
+        pay_yearly_cap_fen=None,
         document_kind="commitment_letter",
-        document_name=f"test-{n}-{member.pk}-{relative.pk}",
-        document_type="application/pdf",
-        document_size=10,
-        document_sha256=hashlib.sha256(str(n).encode()).hexdigest(),
+        document=SimpleUploadedFile("letter.png", files.png(), content_type="image/png"),
     )
+    if status != LinkStatus.PENDING:
+        reviewer, _created = User.objects.get_or_create(
+            username="helpers-reviewer", defaults={"is_staff": True}
+        )
+        if status == LinkStatus.REJECTED:
+            services.link_reject(link_id=link.pk, reviewer=reviewer, reason="unreadable")
+        else:
+            services.link_approve(link_id=link.pk, reviewer=reviewer)
+            if status == LinkStatus.ENDED:
+                link.refresh_from_db()
+                services.link_end(link=link, user=member.user)
+    link.refresh_from_db()
+    assert link.status == status
+    return link

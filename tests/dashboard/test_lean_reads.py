@@ -37,7 +37,8 @@ def test_granted_members_are_the_approved_links_by_name(alice, django_assert_num
     zoe = make_member("Zoe", birth=dt.date(1960, 1, 1), seq=41)
     ann = make_member("Ann", birth=dt.date(1961, 1, 1), seq=43)
     pending = make_member("Pat", birth=dt.date(1962, 1, 1), seq=45)
-    link(zoe, alice, relationship="parent", balance=True, records=False, pay=True)
+    # alice is Zoe's child (the flow checks the birth dates say so)
+    link(zoe, alice, relationship="child", balance=True, records=False, pay=True)
     link(ann, alice, relationship="spouse", balance=False, records=True)
     link(pending, alice, status=LinkStatus.PENDING)
     link(alice, zoe)  # alice granting zoe: not a card on alice's dashboard
@@ -50,5 +51,5 @@ def test_granted_members_are_the_approved_links_by_name(alice, django_assert_num
         (False, True, False),
         (True, False, True),
     ]
-    assert [c.relationship for c in cards] == ["spouse", "parent"]
-    assert cards[1].get_relationship_display() == str(Relationship.PARENT.label)
+    assert [c.relationship for c in cards] == ["spouse", "child"]
+    assert cards[1].get_relationship_display() == str(Relationship.CHILD.label)

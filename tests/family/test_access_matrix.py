@@ -385,21 +385,10 @@ def test_review_queue_oldest_first_with_documents_inline(cast, alice, bob, fathe
 
 
 def test_records_relative_sees_the_payment_record_and_the_counter_shows_it(cast):
-    from payments.models import Contribution
+    from tests.dashboard.helpers import contribution
 
     member = cast["member"]
-    Contribution.objects.create(
-        person=member,
-        period=dt.date(2026, 10, 1),
-        declared_base_fen=800000,
-        base_fen=800000,
-        employer_fen=72000,
-        individual_fen=16000,
-        credited_fen=16000,
-        payer="employer",
-        paid_on=dt.date(2026, 10, 15),
-        status="paid",
-    )
+    contribution(member, dt.date(2026, 10, 1))  # through the import, credited
 
     api = client_as(cast["users"]["rel_records"]).get(f"/api/v1/family/persons/{member.pk}/")
     balance_only = client_as(cast["users"]["rel_balance"]).get(

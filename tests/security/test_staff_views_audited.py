@@ -16,6 +16,7 @@ from claims.settlement import settlement_run_batch, settlement_start
 from payments.models import Contribution
 from tests.claims.conftest import fund, hospital, policies  # noqa: F401 (fixtures)
 from tests.conftest import make_member
+from tests.dashboard.helpers import contribution
 
 
 def _events():
@@ -40,18 +41,8 @@ def superstaff(staff):
 
 
 def _contribution(person, month: int) -> Contribution:
-    return Contribution.objects.create(
-        person=person,
-        period=dt.date(2026, month, 1),
-        declared_base_fen=800000,
-        base_fen=800000,
-        employer_fen=72000,
-        individual_fen=16000,
-        credited_fen=16000,
-        payer="employer",
-        paid_on=dt.date(2026, month, 15),
-        status="paid",
-    )
+    # through the import, credited by its ledger transaction
+    return contribution(person, dt.date(2026, month, 1))
 
 
 # --- the settlement batch page (claims/views.py) ----------------------------------
