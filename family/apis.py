@@ -239,7 +239,14 @@ class LinkEndApi(APIView):
 class LinkDocumentApi(APIView):
     """The uploaded document (member who uploaded it, staff)."""
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    # The stored document as it was checked: a PDF, or a re-encoded JPEG or PNG.
+    @extend_schema(
+        responses={
+            (200, "application/pdf"): bytes,
+            (200, "image/jpeg"): bytes,
+            (200, "image/png"): bytes,
+        }
+    )
     def get(self, request, pk: int):
         return views.document_response(request, selectors.document_for_user(request.user, pk))
 

@@ -50,20 +50,7 @@ CSRF = "fuzzcsrf" * 4  # a valid unmasked CSRF secret (32 letters)
 # naming the problem. That check is left out for that operation only (every
 # other check still runs on it); the success test checks it separately and
 # xfails while it fails, and fails once it passes (then remove it here).
-KNOWN: dict[str, tuple[list, str]] = {
-    "GET /api/v1/family/links/{id}/document/": (
-        [content_type_conformance],
-        "the document endpoint answers application/pdf, image/png or image/jpeg, but its "
-        "schema documents only application/octet-stream (family/apis.py; for secfiles, "
-        "issue 15 uploads/PDF preview)",
-    ),
-    "POST /api/v1/claims/expenses/": (
-        [not_a_server_error, status_code_conformance],
-        "odd line amounts (e.g. huge or malformed numbers) raise in portal.money.to_fen "
-        "and answer 500 instead of a 400 naming the field (amount parsing, being fixed "
-        "by amounts)",
-    ),
-}
+KNOWN: dict[str, tuple[list, str]] = {}
 # The same checks of the same operations, but only those checks, are what the
 # generated requests may fail; everything else must pass.
 
