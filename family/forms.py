@@ -16,7 +16,9 @@ class LinkRequestForm(forms.Form):
 
     agree = forms.BooleanField(
         label=_("I have read the reminder and agree"),
-        required=False,
+        error_messages={
+            "required": _("Please read the reminder and agree before adding a relative.")
+        },
     )
     agreement_version = forms.CharField(widget=forms.HiddenInput, initial=AGREEMENT_VERSION)
     name = forms.CharField(label=_("Relative's name"), max_length=50)
@@ -41,9 +43,22 @@ class LinkRequestForm(forms.Form):
     document = forms.FileField(
         label=_("Signed document (PDF, JPEG or PNG)"),
         allow_empty_file=True,
-        required=False,
+        error_messages={"required": _("Please attach the signed document.")},
         widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/jpeg,image/png"}),
     )
+
+    def __init__(self, *args, has_kept_document: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A file kept from a refused submit stands in for a new one.
+        self.fields["document"].required = not has_kept_document
+
+    def clean(self):
+        """Every shape problem at once (the service checks them again, and
+        then what needs the register)."""
+        data = super().clean()
+        if not (data.get("scope_balance") or data.get("scope_records") or data.get("scope_pay")):
+            self.add_error("scope_balance", _("Choose at least one thing the relative may do."))
+        return data
 
 
 class RejectForm(forms.Form):

@@ -3,9 +3,13 @@ selector, render. Member-owned data is read only through person_for_viewer."""
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -67,7 +71,12 @@ def add(request):
     person = person_for_user(request.user)
     if person is None:
         raise PermissionDenied
-    form = LinkRequestForm(request.POST or None, request.FILES or None)
+    kept = _kept_document(request)
+    upload = request.FILES.get("document")
+    form = LinkRequestForm(
+        request.POST or None, request.FILES or None, has_kept_document=kept is not None
+    )
+    status = 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -84,18 +93,78 @@ def add(request):
                 scope_pay=data["scope_pay"],
                 pay_yearly_cap_fen=data["pay_yearly_cap"],
                 document_kind=data["document_kind"],
-                document=request.FILES.get("document"),
+                document=upload or _kept_upload(kept),
                 request=request,
             )
         except ApplicationError as exc:
             _form_error(form, exc)
             status = exc.status_code if exc.status_code == 429 else 400
         else:
+            _forget_kept_document(request)
             messages.success(request, _("Your request was sent. Staff will review the document."))
             return redirect("family:link", pk=link.pk)
-    else:
-        status = 400 if request.method == "POST" else 200
-    return render(request, "family/add.html", {"form": form}, status=status)
+    elif request.method == "POST":
+        status = 400
+    if status != 200 and upload is not None and "document" not in form.errors:
+        kept = _keep_document(request, upload) or kept
+    return render(
+        request,
+        "family/add.html",
+        {"form": form, "kept": kept, "kept_minutes": KEPT_SECONDS // 60},
+        status=status,
+    )
+
+
+# A document chosen in a submit that was refused for another reason is kept
+# (checked, in private storage) for a while, so the member need not choose it
+# again: a phone's file picker is the hardest step of the form.
+KEPT_KEY = "family_kept_document"
+KEPT_SECONDS = 30 * 60
+
+
+def _kept_document(request) -> dict | None:
+    kept = request.session.get(KEPT_KEY)
+    if not kept:
+        return None
+    try:
+        alive = kept["until"] > time.time() and uploads.path_of(kept["name"]).exists()
+    except (KeyError, TypeError, ValueError):
+        alive = False
+    if not alive:
+        _forget_kept_document(request)
+        return None
+    return kept
+
+
+def _keep_document(request, upload) -> dict | None:
+    """Keep ``upload`` if it passes its own checks (a refused file is not kept)."""
+    try:
+        doc = uploads.check_document(upload)
+    except ApplicationError:
+        return None
+    _forget_kept_document(request)
+    kept = {
+        "name": uploads.store(doc),
+        "filename": (upload.name or "")[:100],
+        "type": doc.content_type,
+        "until": time.time() + KEPT_SECONDS,
+    }
+    request.session[KEPT_KEY] = kept
+    return kept
+
+
+def _kept_upload(kept: dict | None):
+    if kept is None:
+        return None
+    data = uploads.path_of(kept["name"]).read_bytes()
+    return SimpleUploadedFile(kept["filename"] or "document", data, content_type=kept["type"])
+
+
+def _forget_kept_document(request) -> None:
+    kept = request.session.pop(KEPT_KEY, None)
+    if isinstance(kept, dict) and kept.get("name"):
+        with contextlib.suppress(ValueError):  # a name that is not ours: nothing to remove
+            uploads.discard(kept["name"])
 
 
 @login_required
