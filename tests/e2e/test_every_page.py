@@ -89,6 +89,8 @@ def _check_page(page, path: str, role: str, mode: str, viewport: dict, run_axe: 
     response = page.goto(path)
     if response is None or response.status >= 400:
         return [f"{path}: answered {response.status if response else 'nothing'}"]
+    if mode == "elderly" and not path.startswith("/admin/"):  # Django's own admin layout
+        assert page.evaluate("document.documentElement.classList.contains('elderly')"), path
     overflow = page.evaluate(
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
@@ -169,7 +171,9 @@ def _walk(page, who, seeds, role) -> list[str]:
     for mode, viewport, elderly, run_axe in MODES:
         page.context.clear_cookies(name="portal_elderly")
         if elderly:
-            page.context.add_cookies([{"name": "portal_elderly", "value": "1", "url": page.url}])
+            origin = "{0.scheme}://{0.netloc}/".format(urlparse(page.url))
+            # for the whole site (a cookie set by URL gets that URL's folder as its path)
+            page.context.add_cookies([{"name": "portal_elderly", "value": "1", "url": origin}])
         for path in pages:
             problems += _check_page(page, path, role, mode, viewport, run_axe)
     return problems
