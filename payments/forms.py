@@ -4,9 +4,11 @@ from django.core.validators import RegexValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from members.regions import region_name
 from portal.fields import AmountFormField
 from portal.money import MAX_BASE_FEN
 
+from .models import PolicyYear
 from .services import file_too_large, import_max_bytes
 
 REGION = RegexValidator(r"^\d{6}$", _("A region code is 6 digits, e.g. 110100."))
@@ -18,10 +20,14 @@ class CalculatorForm(forms.Form):
         max_fen=MAX_BASE_FEN,
         help_text=_("Usually last year's average monthly salary."),
     )
-    region = forms.CharField(
-        label=_("Region code"), max_length=6, min_length=6, validators=[REGION]
-    )
+    region = forms.ChoiceField(label=_("Region"))
     year = forms.IntegerField(label=_("Year"), min_value=2000, max_value=2100)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The places whose policy parameters are held, by name (GB/T 2260).
+        codes = PolicyYear.objects.values_list("region", flat=True).distinct().order_by("region")
+        self.fields["region"].choices = [(code, region_name(code)) for code in codes]
 
     @staticmethod
     def defaults() -> dict:

@@ -10,6 +10,7 @@ from django.db.models.functions import TruncMonth
 from django.utils.translation import gettext as _
 
 from members.models import InsuranceType, InsuredPerson
+from members.regions import region_name
 from portal.errors import ApplicationError
 from portal.money import apply_rate
 from portal.replica import reading
@@ -112,15 +113,15 @@ def calculate(*, base_fen: int, region: str, year: int) -> Quote:
     fields: dict[str, list[str]] = {}
     if base_fen < 0:
         fields["base"] = [_("The base cannot be negative.")]
-    if not (len(region) == 6 and region.isdigit()):
+    if not (len(region) == 6 and region.isascii() and region.isdigit()):
         fields["region"] = [_("A region code is 6 digits, e.g. 110100.")]
     if fields:
         raise ApplicationError(_("Please correct the marked fields."), fields=fields)
     policy = policy_for(region=region, year=year)
     if policy is None:
         raise ApplicationError(
-            _("There are no policy parameters for region %(region)s in %(year)s.")
-            % {"region": region, "year": year},
+            _("There are no policy parameters for %(place)s (%(region)s) in %(year)s.")
+            % {"place": region_name(region), "region": region, "year": year},
             code="no_policy",
             fields={"year": [_("No policy parameters for this region and year.")]},
             status_code=404,

@@ -98,6 +98,24 @@ def test_calculator_page_shows_the_amounts(client, db):
     assert 'data-testid="employer">784.00' in page
     assert 'data-testid="individual">160.00' in page
     assert 'data-testid="credit">160.00' in page
+    # rates as people write them, the place by name
+    assert "(9.8% of the base)" in page and "(2% of the base)" in page
+    assert "Each month (北京市, 2026)" in page
+
+
+def test_the_calculator_offers_places_by_name_not_a_code_field(client, db):
+    page = client.get("/payments/calculator/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert '<select name="region"' in page
+    assert '<option value="110100" selected>北京市</option>' in page
+    assert '<option value="440300">广东省深圳市</option>' in page
+
+
+def test_a_region_without_policy_is_named_in_the_refusal(client, db):
+    response = client.get("/api/v1/payments/calculator/?base=8000&region=120100&year=2026")
+
+    assert response.status_code == 404
+    assert "天津市（120100）" in response.json()["error"]["message"]
 
 
 def test_calculator_page_names_the_bad_field(client, db):
