@@ -97,3 +97,21 @@ def test_relative_with_records_scope_sees_the_record(alice, bob, client_for):
     body = client_for(bob).get(f"/dashboard/records/?person={alice.pk}").content.decode()
     assert body.count('data-testid="contribution-row"') == 1
     assert 'data-testid="viewing-relative"' in body
+
+
+def test_a_retiree_month_reads_as_a_credit_not_as_a_payment(client_for, db):
+    import datetime as dt
+
+    from tests.conftest import make_member
+    from tests.dashboard.helpers import contribution
+
+    retiree = make_member("Grandpa", birth=dt.date(1950, 5, 1), seq=71, insurance_type="retired")
+    contribution(retiree, dt.date(2025, 3, 1))
+    page = (
+        client_for(retiree)
+        .get("/dashboard/records/?year=2025", HTTP_ACCEPT_LANGUAGE="en")
+        .content.decode()
+    )
+
+    assert "Retiree credit (nothing to pay)" in page
+    assert '<span class="badge ok">Paid</span>' not in page
