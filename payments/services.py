@@ -1040,6 +1040,22 @@ def import_report_text(batch: ImportBatch) -> str:
     return report_path(batch.report_name).read_text(encoding="utf-8")
 
 
+def report_header() -> list[str]:
+    """The report's column names in the reader's language (stored in English,
+    the file's own column names, so a report reads the same to anyone)."""
+    return [_("Line"), _("Column"), _("Value"), _("Problem")]
+
+
+def import_report_rows(batch: ImportBatch, *, limit: int) -> list[list[str]]:
+    """The first ``limit`` rows of the stored report, for the result page."""
+    text = import_report_text(batch)
+    if not text:
+        return []
+    reader = csv.reader(io.StringIO(text))
+    next(reader, None)  # the stored header
+    return [row for _n, row in zip(range(limit), reader, strict=False)]
+
+
 # --- The import -------------------------------------------------------------------
 
 

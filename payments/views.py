@@ -22,7 +22,9 @@ from .services import (
     contribution_refund,
     contributions_import,
     import_max_bytes,
+    import_report_rows,
     import_report_text,
+    report_header,
 )
 
 
@@ -75,10 +77,21 @@ def import_upload(request):
     return render(request, "payments/import.html", context, status=status)
 
 
+REPORT_ROWS_ON_PAGE = 50
+
+
 @staff_required
 def import_batch(request, pk: int):
     batch = get_object_or_404(ImportBatch, pk=pk)
-    return render(request, "payments/import_batch.html", {"batch": batch})
+    try:
+        rows = import_report_rows(batch, limit=REPORT_ROWS_ON_PAGE)
+    except OSError:
+        rows = []
+    return render(
+        request,
+        "payments/import_batch.html",
+        {"batch": batch, "bad_rows": rows, "bad_rows_shown": len(rows)},
+    )
 
 
 @staff_required
@@ -90,8 +103,11 @@ def import_report(request, pk: int):
         raise Http404 from None
     if not text:
         raise Http404
+    # The header in the reader's language; the rows as stored.
+    rows = text.split("\n", 1)[1] if "\n" in text else ""
+    body = ",".join(report_header()) + "\r\n" + rows
     response = HttpResponse(
-        "\ufeff" + text, content_type="text/csv; charset=utf-8"
+        "\ufeff" + body, content_type="text/csv; charset=utf-8"
     )  # BOM: spreadsheet programs then read it as UTF-8
     response["Content-Disposition"] = f'attachment; filename="import-{batch.pk}-report.csv"'
     return response

@@ -22,6 +22,7 @@ def test_staff_upload_imports_and_offers_the_report(client_for, staff, alice):
     batch = ImportBatch.objects.get()
     summary = client.get(response["Location"]).content.decode()
     report = client.get(f"/payments/import/{batch.pk}/report.csv")
+    report_en = client.get(f"/payments/import/{batch.pk}/report.csv", HTTP_ACCEPT_LANGUAGE="en")
 
     assert response.status_code == 302
     assert response["Location"] == f"/payments/import/{batch.pk}/"
@@ -29,9 +30,14 @@ def test_staff_upload_imports_and_offers_the_report(client_for, staff, alice):
     assert 'data-testid="bad">1<' in summary
     assert report.status_code == 200
     assert report["Content-Disposition"] == f'attachment; filename="import-{batch.pk}-report.csv"'
+    # the header in the reader's language (Chinese by default), the rows as stored
     lines = report.content.decode("utf-8-sig").splitlines()
-    assert lines[0] == "line,column,value,problem"
+    assert lines[0] == "行号,列,值,问题"
     assert lines[1].startswith("3,paid_on,2025-02-30,")
+    assert report_en.content.decode("utf-8-sig").splitlines()[0] == "Line,Column,Value,Problem"
+    # ... and the bad rows are on the page too
+    assert 'data-testid="bad-rows"' in summary
+    assert "2025-02-30" in summary and '<th scope="col">问题</th>' in summary
     assert batch.uploaded_by == staff
     assert pocket_balances(alice).current_fen == 16000
 

@@ -75,11 +75,13 @@ def test_the_import_report_neutralises_the_file_cells(alice, client_for, staff):
     contributions_import(data=data, file_name="hostile.csv")
     batch = ImportBatch.objects.get()
 
-    response = client_for(staff).get(f"/payments/import/{batch.pk}/report.csv")
+    response = client_for(staff).get(
+        f"/payments/import/{batch.pk}/report.csv", HTTP_ACCEPT_LANGUAGE="en"
+    )
 
     rows = _rows(response.content)
     assert response.status_code == 200
-    assert rows[0] == ["line", "column", "value", "problem"]
+    assert rows[0] == ["Line", "Column", "Value", "Problem"]
     values = {(row[1], row[2]) for row in rows[1:]}
     for value in ['=HYPERLINK("http://x","y")', "=1+1", "@SUM(A1)", "-2+3"]:
         assert ("base", "'" + value) in values
