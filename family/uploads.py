@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
-import secrets
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from portal import private_files
 from portal.errors import ApplicationError
 
 from .models import DocumentType
@@ -443,32 +442,16 @@ def check_document(upload) -> CheckedDocument:
 
 
 def storage_dir() -> Path:
-    return Path(settings.PRIVATE_MEDIA_ROOT) / "family"
+    return private_files.folder("family")
 
 
 def path_of(name: str) -> Path:
-    if not name or not all(c in "0123456789abcdef" for c in name):
-        raise ValueError("bad document name")
-    return storage_dir() / name
+    return private_files.path_in("family", name)
 
 
 def store(doc: CheckedDocument) -> str:
     """Write the bytes under a random name (no extension from the client); return the name."""
-    directory = storage_dir()
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    name = secrets.token_hex(24)
-    tmp = directory / f".{name}.part"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(doc.content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, directory / name)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return name
+    return private_files.write("family", doc.content)
 
 
 def discard(name: str) -> None:

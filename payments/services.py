@@ -16,9 +16,7 @@ import hashlib
 import heapq
 import io
 import itertools
-import os
 import re
-import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +43,7 @@ from audit.services import audit_record
 from members.idnumber import mask_id_number, normalise, parse_id_number
 from members.models import InsuranceType
 from members.selectors import persons_by_id_numbers
+from portal import private_files
 from portal.csvsafe import csv_writer, neutralise_cell
 from portal.errors import ApplicationError, Conflict
 from portal.money import MAX_BASE_FEN, MAX_CONTRIBUTION_FEN, apply_rate, format_yuan, parse_amount
@@ -988,30 +987,16 @@ def report_cell(value: object) -> str:
 
 
 def reports_dir() -> Path:
-    return Path(settings.PRIVATE_MEDIA_ROOT) / "imports"
+    return private_files.folder("imports")
 
 
 def report_path(name: str) -> Path:
-    if not name or not all(c in "0123456789abcdef" for c in name):
-        raise ValueError("bad report name")
-    return reports_dir() / name
+    return private_files.path_in("imports", name)
 
 
 def _store_report(text: str) -> str:
     """Write a report under a random name in private storage; return the name."""
-    directory = reports_dir()
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    name = secrets.token_hex(24)
-    tmp = directory / f".{name}.part"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, directory / name)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return name
+    return private_files.write("imports", text.encode("utf-8"))
 
 
 def _report(problems: Problems) -> str:

@@ -127,26 +127,17 @@ def link(
     request (agreement, the relative's details checked against the register,
     a real document), then staff review; ``status`` says how far it went
     (pending, approved, rejected, or approved and then ended by the member)."""
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     from family import services
     from members.models import User
-    from tests.family import files
+    from tests.family.conftest import request_link
 
-    link = services.link_request(
-        member=member,
-        actor=member.user,
-        agreed=True,
-        agreement_version=services.AGREEMENT_VERSION,
-        name=relative.name,
-        id_number=relative.id_number,
+    link = request_link(
+        member,
+        relative,
         relationship=relationship,
         scope_balance=balance,
         scope_records=records,
         scope_pay=pay,
-        pay_yearly_cap_fen=None,
-        document_kind="commitment_letter",
-        document=SimpleUploadedFile("letter.png", files.png(), content_type="image/png"),
     )
     if status != LinkStatus.PENDING:
         reviewer, _created = User.objects.get_or_create(
