@@ -382,6 +382,9 @@ def test_review_queue_oldest_first_with_documents_inline(cast, alice, bob, fathe
     assert f'<img class="document-image" src="/family/links/{second.pk}/document/preview/"' in html
     assert "<object" not in html
     assert 'data-testid="age"' in html
+    # places by name, not region codes (alice and bob are insured in 110105)
+    assert "北京市朝阳区" in html
+    assert f"· {alice.insured_region}</dd>" not in html
 
 
 def test_records_relative_sees_the_payment_record_and_the_counter_shows_it(cast):
