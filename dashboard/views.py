@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from members.models import InsuranceType, InsuredPerson
 from members.selectors import person_for_user
 from payments.models import ContributionStatus
+from payments.selectors import contribution_history
 from portal import views as portal_views
 from portal.access import Scope, can_view, person_for_viewer
 from portal.csvsafe import csv_writer
@@ -111,7 +112,12 @@ def home(request):
     if person is None:
         return portal_views.home(request)
     ctx = _dashboard_context(request, person, show_balance=True, show_records=True)
-    ctx.update(person=person, is_own=True, granted=selectors.granted_members(person))
+    ctx.update(
+        person=person,
+        is_own=True,
+        granted=selectors.granted_members(person),
+        history=contribution_history(person),
+    )
     return render(request, "dashboard/home.html", ctx)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils.translation import gettext as _
 
@@ -233,3 +233,30 @@ def yearly_totals(person: InsuredPerson) -> list[dict]:
         )
         .order_by("-period__year")
     )
+
+
+@dataclass(frozen=True)
+class ContributionHistory:
+    """What members look for first: how long they have paid, and whether
+    their contributions are up to date."""
+
+    months_paid: int
+    first_paid: dt.date | None
+    last_paid: dt.date | None
+    months_in_arrears: int
+
+    @property
+    def years_and_months(self) -> tuple[int, int]:
+        return divmod(self.months_paid, 12)
+
+
+def contribution_history(person: InsuredPerson) -> ContributionHistory:
+    """Cumulative paid months, the first and latest paid month and the months
+    in arrears, in one aggregate query."""
+    row = Contribution.objects.filter(person=person).aggregate(
+        months_paid=Count("id", filter=Q(status="paid")),
+        first_paid=Min("period", filter=Q(status="paid")),
+        last_paid=Max("period", filter=Q(status="paid")),
+        months_in_arrears=Count("id", filter=Q(status="arrears")),
+    )
+    return ContributionHistory(**row)

@@ -57,3 +57,26 @@ def test_a_records_relative_is_shown_the_records_tabs(alice, bob, client_for):
     for tab in ("/dashboard/records/", "/dashboard/summary/", "/dashboard/certificate/"):
         assert f'href="{tab}?person={alice.pk}"' in page
         assert relative.get(f"{tab}?person={alice.pk}").status_code == 200
+
+
+def test_the_home_gives_cumulative_months_and_whether_contributions_are_up_to_date(
+    alice, client_for
+):
+    import datetime as dt
+
+    from tests.dashboard.helpers import contribution, contributions, months
+
+    contributions(alice, months(14, last=dt.date(2025, 12, 1)))
+    member = client_for(alice)
+
+    page = member.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert (
+        'data-testid="contribution-history">14 months (1 years 2 months), from 2024-11 to 2025-12<'
+    ) in page
+    assert "Up to date" in page
+
+    contribution(alice, dt.date(2026, 1, 1), status="arrears")
+    page = member.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "Months in arrears: 1" in page
