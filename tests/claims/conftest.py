@@ -108,10 +108,8 @@ def approved_link(settings, tmp_path, django_user_model):
     check, then a staff approval. So the rules hold here too: the relationship
     must fit both numbers, paying needs the member's personal account and a
     relative insured in the same province."""
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     from family import services as family_services
-    from tests.family.files import png
+    from tests.family.conftest import request_link
 
     settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
 
@@ -128,20 +126,14 @@ def approved_link(settings, tmp_path, django_user_model):
         reviewer, _ = django_user_model.objects.get_or_create(
             username="claims-reviewer", defaults={"is_staff": True}
         )
-        link = family_services.link_request(
-            member=member,
-            actor=member.user,
-            agreed=True,
-            agreement_version=family_services.AGREEMENT_VERSION,
-            name=relative.name,
-            id_number=relative.id_number,
+        link = request_link(
+            member,
+            relative,
             relationship=relationship,
             scope_balance=scope_balance,
             scope_records=scope_records,
             scope_pay=scope_pay,
             pay_yearly_cap_fen=cap_fen,
-            document_kind="commitment_letter",
-            document=SimpleUploadedFile("letter.png", png(), "image/png"),
         )
         return family_services.link_approve(link_id=link.pk, reviewer=reviewer)
 
