@@ -134,30 +134,6 @@ def _policy_year(**money):
     }
 
 
-def admin_policy_year_wage(ctx, value):
-    client = ctx["client_for"](ctx["admin_user"])
-    response = client.post(
-        "/admin/payments/policyyear/add/", _policy_year(average_wage_fen=_text(value))
-    )
-    return (
-        response.status_code,
-        list(_form_errors(response)),
-        PolicyYear.objects.filter(region="990100").count(),
-    )
-
-
-def admin_policy_year_retiree_credit(ctx, value):
-    client = ctx["client_for"](ctx["admin_user"])
-    response = client.post(
-        "/admin/payments/policyyear/add/", _policy_year(retiree_monthly_credit_fen=_text(value))
-    )
-    return (
-        response.status_code,
-        list(_form_errors(response)),
-        PolicyYear.objects.filter(region="990100").count(),
-    )
-
-
 def _benefit_policy(**money):
     return {
         "region": "990100",
@@ -174,28 +150,19 @@ def _benefit_policy(**money):
     }
 
 
-def admin_benefit_deductible(ctx, value):
-    client = ctx["client_for"](ctx["admin_user"])
-    response = client.post(
-        "/admin/claims/benefitpolicy/add/", _benefit_policy(deductible_fen=_text(value))
-    )
-    return (
-        response.status_code,
-        list(_form_errors(response)),
-        BenefitPolicy.objects.filter(region="990100").count(),
-    )
+def _admin_add(url: str, model, defaults, field: str):
+    """An admin "add" form with one money field set to the odd value."""
 
+    def entry(ctx, value):
+        client = ctx["client_for"](ctx["admin_user"])
+        response = client.post(url, defaults(**{field: _text(value)}))
+        return (
+            response.status_code,
+            list(_form_errors(response)),
+            model.objects.filter(region="990100").count(),
+        )
 
-def admin_benefit_ceiling(ctx, value):
-    client = ctx["client_for"](ctx["admin_user"])
-    response = client.post(
-        "/admin/claims/benefitpolicy/add/", _benefit_policy(ceiling_fen=_text(value))
-    )
-    return (
-        response.status_code,
-        list(_form_errors(response)),
-        BenefitPolicy.objects.filter(region="990100").count(),
-    )
+    return entry
 
 
 ENTRY_POINTS = {
@@ -205,10 +172,31 @@ ENTRY_POINTS = {
     "yearly cap (family API)": (family_api, "pay_yearly_cap"),
     "base (calculator API)": (calculator_api, "base"),
     "base (calculator page)": (calculator_page, "base"),
-    "average wage (admin)": (admin_policy_year_wage, "average_wage_fen"),
-    "retiree credit (admin)": (admin_policy_year_retiree_credit, "retiree_monthly_credit_fen"),
-    "deductible (admin)": (admin_benefit_deductible, "deductible_fen"),
-    "annual ceiling (admin)": (admin_benefit_ceiling, "ceiling_fen"),
+    "average wage (admin)": (
+        _admin_add("/admin/payments/policyyear/add/", PolicyYear, _policy_year, "average_wage_fen"),
+        "average_wage_fen",
+    ),
+    "retiree credit (admin)": (
+        _admin_add(
+            "/admin/payments/policyyear/add/",
+            PolicyYear,
+            _policy_year,
+            "retiree_monthly_credit_fen",
+        ),
+        "retiree_monthly_credit_fen",
+    ),
+    "deductible (admin)": (
+        _admin_add(
+            "/admin/claims/benefitpolicy/add/", BenefitPolicy, _benefit_policy, "deductible_fen"
+        ),
+        "deductible_fen",
+    ),
+    "annual ceiling (admin)": (
+        _admin_add(
+            "/admin/claims/benefitpolicy/add/", BenefitPolicy, _benefit_policy, "ceiling_fen"
+        ),
+        "ceiling_fen",
+    ),
 }
 
 
