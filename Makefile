@@ -37,9 +37,13 @@ test: install browser
 browser:
 	@scripts/ensure-chromium
 
+## ruff, and mypy (django-stubs; [tool.mypy] in pyproject.toml) over every
+## services.py and the access app when it exists
+MYPY_PATHS = $(filter-out access/%,$(wildcard */services.py)) $(wildcard access)
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(MYPY_PATHS)
 
 format: install
 	$(VENV)/bin/ruff format .

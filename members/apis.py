@@ -8,6 +8,7 @@ from rest_framework.exceptions import NotAuthenticated, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.viewer import viewer_for
 from portal.errors import ApplicationError
 from portal.security import (
     address_lockout_message,
@@ -41,10 +42,22 @@ class MemberTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
+class OwnPersonOutput(serializers.Serializer):
+    """The owner's own insured-person record: the owner sees the number in full."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    id_number = serializers.CharField()
+    birth_date = serializers.DateField()
+    sex = serializers.CharField()
+    insurance_type = serializers.CharField()
+    insured_region = serializers.CharField()
+
+
 class MeOutput(serializers.Serializer):
     username = serializers.CharField()
     is_staff = serializers.BooleanField()
-    person = serializers.DictField(allow_null=True)
+    person = OwnPersonOutput(allow_null=True)
 
 
 class MeApi(APIView):
@@ -55,20 +68,12 @@ class MeApi(APIView):
         person = person_for_user(request.user)
         data = {
             "username": request.user.get_username(),
-            "is_staff": request.user.is_staff,
+            "is_staff": viewer_for(request).staff_account,
             "person": None,
         }
         if person is not None:
             # The owner sees their own number in full.
-            data["person"] = {
-                "id": person.pk,
-                "name": person.name,
-                "id_number": person.id_number,
-                "birth_date": person.birth_date.isoformat(),
-                "sex": person.sex,
-                "insurance_type": person.insurance_type,
-                "insured_region": person.insured_region,
-            }
+            data["person"] = person
         return Response(MeOutput(data).data)
 
 

@@ -134,3 +134,14 @@ def contains_id_number(text: str | None) -> bool:
     """True when ``text`` carries something shaped like an identity number
     (for keeping numbers out of URLs; not a validity check)."""
     return bool(text) and bool(_IN_TEXT.search(str(text)))
+
+
+def mask_name(value: str) -> str:
+    """A name shown to someone who is not its owner's relative or staff:
+    ``张小雨`` -> ``张*雨``, ``李娜`` -> ``李*``, ``Alice`` -> ``A***e``."""
+    value = (value or "").strip()
+    if len(value) <= 1:
+        return value
+    if len(value) == 2:
+        return value[0] + "*"
+    return value[0] + "*" * (len(value) - 2) + value[-1]

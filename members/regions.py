@@ -78,3 +78,22 @@ def children(code: str = "") -> list[Region]:
 
 def is_known(code: str) -> bool:
     return (code or "") in _table()
+
+
+@cache
+def cities() -> list[tuple[str, str]]:
+    """(code, full name) of every city-level region, one per name (a
+    municipality's placeholder levels, 110100 and 110200, are both 北京市:
+    the first is kept), in code order: the destinations of a filing."""
+    seen: set[str] = set()
+    out: list[tuple[str, str]] = []
+    for code in sorted(_table()):
+        r = _table()[code]
+        if r.level != "city":
+            continue
+        name = region_name(code)
+        if name in seen:
+            continue
+        seen.add(name)
+        out.append((code, name))
+    return out

@@ -11,6 +11,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from access.rules import is_staff_account
 from portal.errors import ApplicationError
 
 from .idnumber import parse_id_number
@@ -33,7 +34,6 @@ def person_create(
     """
     number = parse_id_number(id_number)
     person = InsuredPerson(
-        id_number=number.value,
         name=name.strip(),
         birth_date=number.birth_date,
         sex=number.sex,
@@ -41,6 +41,7 @@ def person_create(
         insured_region=insured_region or number.region_code,
         user=user,
     )
+    person.id_number = number.value  # a property: stored encrypted and hashed
     if person_by_id_number(number.value) is not None:
         raise ValidationError(
             {"id_number": [_("A person with this identity number is already registered.")]},
@@ -169,7 +170,7 @@ def staff_enrolment_code_issue(
     ``STAFF_ENROLMENT_CODE_SECONDS``; earlier unused codes of that person stop
     working. Returns the code to hand over (shown once; only its SHA-256 is
     stored). The issuance is audited."""
-    if not (user.is_staff and user.is_active):
+    if not (is_staff_account(user) and user.is_active):
         raise ApplicationError(
             _("Enrolment codes are for active staff accounts only."), code="not_staff"
         )

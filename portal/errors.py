@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
 
@@ -18,10 +19,10 @@ class ApplicationError(Exception):
 
     def __init__(
         self,
-        message: str,
+        message: str | Promise,
         *,
         code: str = "invalid",
-        fields: dict[str, list[str]] | None = None,
+        fields: dict[str, list[Any]] | None = None,
         status_code: int | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -47,10 +46,29 @@ class AmountFormField(forms.CharField):
         return fen
 
 
-@extend_schema_field(OpenApiTypes.DECIMAL)
+# The API's one money format (docs/adr/0013): yuan as a string with exactly
+# two decimals, "1234.50", in requests and responses alike.
+YUAN_PATTERN = r"^-?[0-9]{1,15}\.[0-9]{2}$"
+YUAN_SCHEMA = {
+    "type": "string",
+    "pattern": YUAN_PATTERN,
+    "example": "1234.50",
+    "description": "yuan, a string with exactly two decimals",
+}
+
+
+def yuan_text(fen: int) -> str:
+    """Integer fen -> the API's money text: ``123450`` -> ``"1234.50"``."""
+    return f"{fen_to_yuan(fen):.2f}"
+
+
+@extend_schema_field(YUAN_SCHEMA)
 class AmountApiField(serializers.Field):
-    """Yuan in a request (a JSON string ``"12.34"`` or number ``12.34``, a
-    form or query value) -> integer fen; out: yuan as a string with two places."""
+    """Yuan in a request -> integer fen; out: yuan as a string with two places.
+
+    Clients send the documented format, a string like ``"12.50"``; for
+    clients written before it the field still reads ``"12.5"``, ``"12"`` and a
+    JSON number ``12.5`` (``portal.money.parse_amount``), never a float."""
 
     def __init__(self, *, max_fen: int, min_fen: int = 0, allow_blank: bool = False, **kwargs):
         self.max_fen = max_fen
@@ -67,7 +85,20 @@ class AmountApiField(serializers.Field):
             raise serializers.ValidationError(exc.messages, code=exc.code) from None
 
     def to_representation(self, value):
-        return str(fen_to_yuan(value))
+        return yuan_text(value)
+
+
+@extend_schema_field(YUAN_SCHEMA)
+class YuanField(serializers.Field):
+    """An amount in a response (output serializers only): integer fen ->
+    ``"1234.50"``. Not marked read-only, so ``required=False`` documents an
+    amount that is sometimes absent."""
+
+    def to_internal_value(self, data):
+        raise NotImplementedError("YuanField is for responses; requests use AmountApiField")
+
+    def to_representation(self, value):
+        return yuan_text(value)
 
 
 class InvalidFormIs400:

@@ -37,7 +37,6 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
 
 # --- Definitions --------------------------------------------------------------
 
@@ -85,44 +84,15 @@ CELERY_TASKS = Counter("portal_celery_tasks_total", "Celery task outcomes", ["ta
 # --- Scrape-time gauges -----------------------------------------------------------
 
 
-class PendingWorkCollector:
-    """Work waiting for settlement, counted when Prometheus scrapes: the
-    unfinished batches (one per institution and day) and the rows of the
-    narrow settlement work queue."""
+# Each app registers the gauges counted at scrape time for its own tables
+# (claims.metrics.PendingWorkCollector, from claims/apps.py): the kernel
+# names no feature app (docs/adr/0013).
+SCRAPE_COLLECTORS: list = []
 
-    def collect(self):
-        from django.db.models import Count
 
-        from claims.models import SettlementBatch, SettlementWork
-
-        batches = GaugeMetricFamily(
-            "portal_settlement_batches_pending",
-            "Settlement batches not yet done, by status",
-            labels=["status"],
-        )
-        by_status = dict(
-            SettlementBatch.objects.exclude(status=SettlementBatch.Status.DONE)
-            .values_list("status")
-            .annotate(n=Count("pk"))
-            .values_list("status", "n")
-        )
-        for status in (SettlementBatch.Status.PENDING, SettlementBatch.Status.RUNNING):
-            batches.add_metric([status], by_status.get(status, 0))
-        yield batches
-
-        work = GaugeMetricFamily(
-            "portal_settlement_work_pending",
-            "Expenses and reversals waiting for settlement, by kind",
-            labels=["kind"],
-        )
-        by_kind = dict(
-            SettlementWork.objects.values_list("kind")
-            .annotate(n=Count("pk"))
-            .values_list("kind", "n")
-        )
-        for kind in SettlementWork.Kind.values:
-            work.add_metric([kind], by_kind.get(kind, 0))
-        yield work
+def register_scrape_collector(collector) -> None:
+    if collector not in SCRAPE_COLLECTORS:
+        SCRAPE_COLLECTORS.append(collector)
 
 
 def scrape() -> bytes:
@@ -134,7 +104,8 @@ def scrape() -> bytes:
     else:
         base = REGISTRY
     pending = CollectorRegistry(auto_describe=False)
-    pending.register(PendingWorkCollector())
+    for collector in SCRAPE_COLLECTORS:
+        pending.register(collector)
     return generate_latest(base) + generate_latest(pending)
 
 
@@ -268,16 +239,10 @@ def connect_metrics() -> None:
     from celery.signals import task_failure, task_retry, task_success
     from django.contrib.auth.signals import user_login_failed
     from django.db.backends.signals import connection_created
-    from django.db.models.signals import post_save
 
-    from accounts.models import JournalTransaction
-    from payments.models import ImportBatch
-
+    # count_import and count_ledger_transaction are connected by the apps
+    # that own the models (payments/apps.py, accounts/apps.py).
     connection_created.connect(instrument_connection, dispatch_uid="portal-metrics-db")
-    post_save.connect(count_import, sender=ImportBatch, dispatch_uid="portal-metrics-import")
-    post_save.connect(
-        count_ledger_transaction, sender=JournalTransaction, dispatch_uid="portal-metrics-ledger"
-    )
     user_login_failed.connect(count_signin_failure, dispatch_uid="portal-metrics-signin")
     user_locked_out.connect(count_lockout, dispatch_uid="portal-metrics-lockout")
     task_success.connect(count_task_success, dispatch_uid="portal-metrics-task-ok")

@@ -129,4 +129,17 @@ def format_yuan(fen: int | None) -> str:
     """``123456`` -> ``"1,234.56"`` (for pages and CSV)."""
     if fen is None:
         return ""
-    return f"{fen_to_yuan(fen):,.2f}"
+    # Integer arithmetic (exact, and several times cheaper than a Decimal
+    # quantize: the record page formats some 250 amounts per request).
+    yuan, cents = divmod(abs(int(fen)), 100)
+    return f"{'-' if fen < 0 else ''}{yuan:,}.{cents:02d}"
+
+
+def format_money(fen: int | None) -> str:
+    """``123456`` -> ``"¥1,234.56"``, ``-500`` -> ``"-¥5.00"``: the one way a page
+    shows an amount of money, in both languages (docs/conventions.md). CSV files
+    and the API use plain numbers (``format_yuan``, yuan strings)."""
+    if fen is None:
+        return ""
+    sign = "-" if fen < 0 else ""
+    return f"{sign}¥{format_yuan(abs(fen))}"

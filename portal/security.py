@@ -4,9 +4,8 @@
   signed in, ``is_staff``, and this session passed a TOTP code (django-otp).
   ``IsVerifiedStaff`` is the same for DRF endpoints; ``StaffAdminSite`` for /admin/.
 
-- ``lockout_response``: what a locked-out sign-in attempt gets (django-axes'
-  AXES_LOCKOUT_CALLABLE): the sign-in page with a clear message, or the one
-  API error shape for API paths, both with HTTP 429.
+- What a locked-out sign-in attempt gets (django-axes' AXES_LOCKOUT_CALLABLE)
+  is ``members.security_views.lockout_response``: it shows the sign-in form.
 - ``lockout_message``: the text, naming the cool-off time.
 """
 
@@ -21,15 +20,13 @@ from django.contrib.admin import AdminSite
 from django.contrib.auth import REDIRECT_FIELD_NAME, logout
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseBadRequest, JsonResponse
-from django.shortcuts import redirect, render
+from django.http import HttpResponseBadRequest
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from rest_framework.permissions import BasePermission
-
-from .api import error_body
 
 LOCKED_OUT = 429
 
@@ -85,22 +82,6 @@ def is_address_locked_out(request) -> bool:
     return bool(getattr(request, "signin_address_blocked", False))
 
 
-def lockout_response(request, original_response=None, credentials=None):
-    message = lockout_message()
-    if request.path.startswith("/api/"):
-        body = error_body("locked_out", message, retry_after_minutes=cooloff_minutes())
-        return JsonResponse(body, status=LOCKED_OUT)
-    from members.forms import SignInForm
-
-    posted_next = request.POST.get("next", "") if request.method == "POST" else ""
-    context = {
-        "form": SignInForm(request),
-        "lockout_message": message,
-        "next": safe_next_url(request, posted_next),
-    }
-    return render(request, "registration/login.html", context, status=LOCKED_OUT)
-
-
 def is_locked_out(request) -> bool:
     """True when axes refused (or just locked) the sign-in in ``request``
     (a Django or DRF request)."""
@@ -114,6 +95,19 @@ def user_is_verified(user) -> bool:
     """True when this session passed a TOTP check (django-otp's middleware)."""
     is_verified = getattr(user, "is_verified", None)
     return bool(is_verified and is_verified())
+
+
+def user_is_verified_staff(user) -> bool:
+    """Staff status AND a session that passed the one-time code. The one
+    formula: ``access.rules.is_verified_staff`` (member data) and
+    ``IsVerifiedStaff`` (staff endpoints) both ask it."""
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and user.is_staff
+        and user_is_verified(user)
+    )
 
 
 def has_confirmed_device(user) -> bool:
@@ -177,8 +171,7 @@ class IsVerifiedStaff(BasePermission):
     message = _lazy("Staff endpoints need a staff sign-in with a verified one-time code.")
 
     def has_permission(self, request, view) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.is_staff and user_is_verified(user))
+        return user_is_verified_staff(request.user)
 
 
 # What an admin filter such as ``?period__year=`` may ask for: the database

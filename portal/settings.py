@@ -41,12 +41,15 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "portal",
     "audit",
+    "access",
     "members",
     "accounts",
     "payments",
     "claims",
     "family",
     "dashboard",
+    "errands",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -62,6 +65,8 @@ MIDDLEWARE = [
     # Signs out a staff session idle for STAFF_SESSION_IDLE_SECONDS.
     "portal.security.StaffSessionIdleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # The access layer's refusals: the portal's 404 page, DEBUG or not.
+    "access.middleware.RefusalMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a refused sign-in into a clear lockout page.
     "axes.middleware.AxesMiddleware",
@@ -83,6 +88,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "dashboard.display.context",
+                "access.context_processors.viewer",
+                "notifications.context.unread",
             ],
         },
     },
@@ -126,6 +133,27 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "claims.tasks.settle_due",
         "schedule": crontab(minute=30, hour=1),
     },
+    # Family links (docs/adr/0017): a reminder 30 days before a link ends and
+    # the record that it ended, once per link and end date; safe to re-run.
+    # Access stops at the end date on every request, not by this job.
+    "family-link-expiry": {
+        "task": "family.tasks.link_expiry_sweep",
+        "schedule": crontab(minute=15, hour=7),
+    },
+    # Shared ledger accounts (docs/adr/0001): fold the pending balance deltas
+    # into the snapshots, so reading a payable's or the fund's balance stays short.
+    "ledger-fold-balance-deltas": {
+        "task": "accounts.tasks.fold_balance_deltas",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    # Audit trail (docs/adr/0014): seal the events appended since the last
+    # seal; an audited access also asks for one a second later.
+    "audit-seal": {
+        "task": "audit.tasks.seal_audit_chain",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     # Settlement stall sweeper (docs/adr/0005): every minute, send again the
     # unfinished batches with no sign of a worker for
     # CLAIMS_SETTLEMENT_STALL_SECONDS (default 180). Expires unconsumed, so
@@ -134,6 +162,22 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "claims.tasks.settle_stalled",
         "schedule": 60.0,
         "options": {"expires": 55},
+    },
+    # Notifications (docs/adr/0016): the outbox every minute (a lost kick
+    # is made up here), an hourly sweep of the last day, the daily digest of
+    # views at 08:00 for the day before.
+    "notifications-outbox": {
+        "task": "notifications.tasks.notify_outbox",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "notifications-sweep": {
+        "task": "notifications.tasks.notify_outbox_sweep",
+        "schedule": crontab(minute=17),
+    },
+    "notifications-view-digest": {
+        "task": "notifications.tasks.send_view_digests",
+        "schedule": crontab(minute=0, hour=8),
     },
 }
 
@@ -232,12 +276,41 @@ FILE_UPLOAD_HANDLERS = [
 ]
 
 # --- E-mail -----------------------------------------------------------------
-MAILERS = {
-    "default": {
-        "BACKEND": env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"),
+# EMAIL_BACKEND picks the back end; the SMTP one reads EMAIL_HOST, EMAIL_PORT,
+# EMAIL_HOST_USER, EMAIL_HOST_PASSWORD(_FILE), EMAIL_USE_TLS / EMAIL_USE_SSL
+# and EMAIL_TIMEOUT; the file one EMAIL_FILE_PATH (README, ADR 0016).
+EMAIL_BACKEND_PATH = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+_EMAIL_OPTIONS: dict = {}
+if EMAIL_BACKEND_PATH.endswith("smtp.EmailBackend"):
+    _EMAIL_OPTIONS = {
+        "host": env("EMAIL_HOST", default="localhost"),
+        "port": env.int("EMAIL_PORT", default=25),
+        "username": env("EMAIL_HOST_USER", default=""),
+        "password": env_secret("EMAIL_HOST_PASSWORD") or "",
+        "use_tls": env.bool("EMAIL_USE_TLS", default=False),
+        "use_ssl": env.bool("EMAIL_USE_SSL", default=False),
+        "timeout": env.int("EMAIL_TIMEOUT", default=30),
     }
-}
+elif EMAIL_BACKEND_PATH.endswith("filebased.EmailBackend"):
+    _EMAIL_OPTIONS = {"file_path": env("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))}
+MAILERS = {"default": {"BACKEND": EMAIL_BACKEND_PATH, "OPTIONS": _EMAIL_OPTIONS}}
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="portal@localhost")
+# Notifications (docs/adr/0016): channel -> sender class (an SMS provider's
+# adapter goes here), the outbox's lag, a claimed delivery's stale time.
+NOTIFICATION_SENDERS = {"email": "notifications.senders.EmailSender"}
+if env("NOTIFICATION_SMS_SENDER", default=""):
+    NOTIFICATION_SENDERS["sms"] = env("NOTIFICATION_SMS_SENDER")
+NOTIFICATIONS_OUTBOX_LAG_SECONDS = env.int("NOTIFICATIONS_OUTBOX_LAG_SECONDS", default=120)
+NOTIFICATIONS_OUTBOX_RUN_SECONDS = env.int("NOTIFICATIONS_OUTBOX_RUN_SECONDS", default=60)
+NOTIFICATIONS_SEND_SECONDS = env.int("NOTIFICATIONS_SEND_SECONDS", default=60)
+NOTIFICATIONS_DELIVERY_STALE_SECONDS = env.int("NOTIFICATIONS_DELIVERY_STALE_SECONDS", default=300)
+NOTIFICATIONS_DELIVERY_MAX_ATTEMPTS = env.int("NOTIFICATIONS_DELIVERY_MAX_ATTEMPTS", default=5)
+NOTIFICATIONS_CONFIRM_SECONDS = env.int("NOTIFICATIONS_CONFIRM_SECONDS", default=172800)
+NOTIFICATIONS_CONFIRM_RATE = env("NOTIFICATIONS_CONFIRM_RATE", default="5/hour")
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
+PASSWORD_RESET_RATE_ADDRESS = env("PASSWORD_RESET_RATE_ADDRESS", default="3/hour")
+PASSWORD_RESET_RATE_ACCOUNT = env("PASSWORD_RESET_RATE_ACCOUNT", default="3/day")
+PASSWORD_RESET_RATE_CLIENT = env("PASSWORD_RESET_RATE_CLIENT", default="20/hour")
 
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -267,9 +340,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ExpenseStatusEnum": "claims.models.ExpenseStatus",
+        "LinkStatusEnum": "family.models.LinkStatus",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "portal.security_schema.add_error_responses",
+        "portal.openapi_errors.document_error_responses_on_every_operation",
     ],
 }
 
@@ -281,7 +358,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_CALLABLE = "members.auth.axes_username"
-AXES_LOCKOUT_CALLABLE = "portal.security.lockout_response"
+AXES_LOCKOUT_CALLABLE = "members.security_views.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 # A retry while locked does not extend the lock, so "try again in N minutes" holds.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
@@ -314,7 +391,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
 # Django's own Content-Security-Policy: only our own files, no inline script or
 # style anywhere (JS lives in static/js/). The API docs page relaxes styles
-# only (portal/security_views.api_docs).
+# only (portal/views.api_docs).
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF],

@@ -172,3 +172,25 @@ def client_for(client):
         return client
 
     return _login
+
+
+def can_view(user, person, scope) -> bool:
+    """Whether ``user`` (outside a request: never past the one-time code)
+    holds ``scope`` on ``person``, as the access layer decides."""
+    from access.lookups import person_access
+    from access.viewer import viewer_of_user
+
+    return person_access(viewer_of_user(user), person.pk).may(scope)
+
+
+def person_for_viewer(user, person_id, *, scope: str):
+    """A look at ``person_id``'s ``scope`` by ``user`` outside a request, as
+    a page makes it through the access layer: refused as a 404, audited when
+    the viewer is not the owner."""
+    from access.lookups import person_access
+    from access.viewer import viewer_of_user
+
+    access = person_access(viewer_of_user(user), person_id)
+    person = access.require(scope)
+    access.audit(None, scope)
+    return person

@@ -44,6 +44,8 @@ def test_migrate_seed_demo_and_verify_ledger_on_the_embedded_default(tmp_path):
     assert lines["dashboard"].startswith("200 ")
     assert lines["balance"] == "200"
     assert lines["dashboard"].split(" ", 1)[1] == "contributions,expenses"
+    # The payment record page's plain-SQL rows (expenses with their parts).
+    assert lines["records"] == "200 contribution-row,expense,parts"
 
 
 _SIGNED_IN_PAGES = """
@@ -57,4 +59,15 @@ body = page.content.decode()
 seen = [s for s in ("contributions", "expenses") if f'data-testid="latest-{s}"' in body]
 print("SHOWN dashboard", page.status_code, ",".join(seen))
 print("SHOWN balance", c.get("/api/v1/accounts/balance/").status_code)
+q = InsuredPerson.objects.filter(user__isnull=False, expenses__parts__isnull=False).first()
+c.force_login(q.user)
+page = c.get("/dashboard/records/")
+body = page.content.decode()
+marks = {
+    "contribution-row": 'data-testid="contribution-row"',
+    "expense": 'data-testid="expense"',
+    "parts": "<thead><tr><th scope=\\"col\\">",
+}
+found = [name for name, mark in marks.items() if mark in body]
+print("SHOWN records", page.status_code, ",".join(found))
 """

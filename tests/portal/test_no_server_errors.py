@@ -71,7 +71,7 @@ STAFF_QUERIES = [
     ("/admin/payments/contribution/", "o"),
 ]
 MEMBER_PATHS = [
-    f"/family/view/{HUGE}/",
+    f"/dashboard/{HUGE}/",
     f"/dashboard/{HUGE}/",
     f"/family/links/{HUGE}/",
     f"/api/v1/family/links/{HUGE}/",

@@ -139,6 +139,16 @@ def _success_cases(demo):
     def pending_link():
         return {"id": FamilyLink.objects.get(status=LinkStatus.PENDING).pk}
 
+    def lina_asks():
+        return FamilyLink.objects.get(member=relative, relative=member)
+
+    def father_asks():
+        from members import demo as members_demo
+        from tests.family.conftest import request_link
+
+        father = members_demo.person("zhangjianguo")
+        return request_link(father, member, relationship="child", confirmed=False)
+
     json = "application/json"
     return [
         ("GET /api/v1/me/", "member", {}),
@@ -190,6 +200,16 @@ def _success_cases(demo):
             {"path_parameters": pending_link, "media_type": json, "body": {"decision": "approve"}},
         ),
         (
+            "POST /api/v1/family/links/{id}/confirm/",
+            "member",  # 张伟 confirms the link 李娜 asked for
+            {"path_parameters": lambda: {"id": lina_asks().pk}},
+        ),
+        (
+            "POST /api/v1/family/links/{id}/decline/",
+            "member",  # 张伟 declines his father's request
+            {"path_parameters": lambda: {"id": father_asks().pk}},
+        ),
+        (
             "POST /api/v1/family/counter/",
             "staff",
             {
@@ -222,6 +242,11 @@ def _success_cases(demo):
             },
         ),
         (
+            "POST /api/v1/claims/filing-check/",
+            "institution",
+            {"media_type": json, "body": {"patient_id_number": member.id_number}},
+        ),
+        (
             "POST /api/v1/claims/expenses/{expense_id}/reversal/",
             "institution",
             {
@@ -230,7 +255,7 @@ def _success_cases(demo):
                 "body": {"reason": "fuzz"},
             },
         ),
-        ("GET /api/v1/payments/calculator/", "anonymous", {"query": {"base": "8000"}}),
+        ("GET /api/v1/payments/calculator/", "anonymous", {"query": {"base": "8000.00"}}),
         (
             "POST /api/v1/auth/token/",
             "anonymous",

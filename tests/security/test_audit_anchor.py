@@ -23,7 +23,8 @@ def test_anchor_file_records_the_head(staff, alice, tmp_path, capsys):
     audit_record(actor=staff, action="person.balance.view", subject_person=alice)
     head = audit_record(actor=staff, action="person.records.view", subject_person=alice)
 
-    call_command("verify_audit", "--anchor-file", str(anchor))
+    call_command("verify_audit", "--anchor-file", str(anchor))  # seals, then anchors
+    head.refresh_from_db()
     call_command("verify_audit", "--anchor-file", str(anchor))  # unchanged head: no new line
 
     lines = anchor.read_text().splitlines()
@@ -48,6 +49,7 @@ def test_a_recomputed_chain_is_found_with_an_anchor(staff, alice, tmp_path):
     anchor = tmp_path / "audit-anchors"
     event = audit_record(actor=staff, action="family.grant.approve", subject_person=alice)
     call_command("verify_audit", "--anchor-file", str(anchor))
+    event.refresh_from_db()
 
     # rewrite history and recompute the hash so the chain verifies again
     event.action = "family.grant.reject"

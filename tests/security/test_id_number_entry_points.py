@@ -374,7 +374,7 @@ def test_family_form_and_api_over_http(client_for, alice, sample, en_messages, m
         kind, expected = en_messages[s]
         fields = {
             "agree": "on",
-            "agreement_version": "2026-11-v1",
+            "agreement_version": "2026-11-v2",
             "name": "Somebody",
             "id_number": s,
             "relationship": "parent",

@@ -149,7 +149,7 @@ def test_adding_a_relative_redirects_without_the_number(client_for, alice, bob, 
         "/family/add/",
         {
             "agree": "on",
-            "agreement_version": "2026-11-v1",
+            "agreement_version": "2026-11-v2",
             "name": bob.name,
             "id_number": bob.id_number,
             "relationship": "spouse",

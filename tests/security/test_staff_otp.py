@@ -229,7 +229,8 @@ def test_demo_totp_refuses_real_devices(staff, device):
 
 
 def test_staff_token_or_unverified_session_does_not_open_member_records(staff, alice, client):
-    from portal.access import Scope, can_view
+    from access.rules import Scope
+    from tests.conftest import can_view
 
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {member_token_create(user=staff)[1]}")

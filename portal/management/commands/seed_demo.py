@@ -8,10 +8,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         demo.seed(stdout=self.stdout)
-        from members.demo import sign_ins
-
         self.stdout.write(
             self.style.SUCCESS(f"Demo sign-ins (password for all: {demo.DEMO_PASSWORD}):")
         )
-        for who, login in sign_ins():
+        for who, login in demo.sign_ins():
             self.stdout.write(f"  {who:<40} {login}")

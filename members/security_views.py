@@ -1,4 +1,6 @@
-"""Staff second factor: enter a TOTP code, or enrol an authenticator app."""
+"""Staff second factor: enter a TOTP code, or enrol an authenticator app;
+signing out everywhere; what a locked-out sign-in gets. (Moved from
+portal/: the kernel imports no feature app, docs/adr/0013.)"""
 
 from __future__ import annotations
 
@@ -14,29 +16,32 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.validators import RegexValidator
 from django.db import transaction
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.csp import CSP
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from audit.services import audit_record
-from members.services import staff_enrolment_code_redeem, user_sign_out_everywhere
+from portal.api import error_body
 from portal.errors import ApplicationError
-
-from .security import (
+from portal.security import (
+    LOCKED_OUT,
+    cooloff_minutes,
     has_confirmed_device,
+    lockout_message,
     safe_next_url,
     user_is_verified,
 )
+
+from .forms import SignInForm
+from .services import staff_enrolment_code_redeem, user_sign_out_everywhere
 
 
 @require_POST
@@ -216,13 +221,18 @@ def _enrolment_code_step(request, next_url):
     )
 
 
-# Swagger UI (served locally from drf-spectacular-sidecar) sets inline style
-# attributes and data: images, so its one page gets a slightly relaxed policy:
-# still no inline or foreign script (its start-up script is a separate file).
-api_docs = csp_override(
-    {
-        **settings.SECURE_CSP,
-        "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
-        "img-src": [CSP.SELF, "data:"],
+def lockout_response(request, original_response=None, credentials=None):
+    """What a locked-out sign-in gets (django-axes' AXES_LOCKOUT_CALLABLE): the
+    sign-in page with a clear message, or the one API error shape for API
+    paths, both with HTTP 429."""
+    message = lockout_message()
+    if request.path.startswith("/api/"):
+        body = error_body("locked_out", message, retry_after_minutes=cooloff_minutes())
+        return JsonResponse(body, status=LOCKED_OUT)
+    posted_next = request.POST.get("next", "") if request.method == "POST" else ""
+    context = {
+        "form": SignInForm(request),
+        "lockout_message": message,
+        "next": safe_next_url(request, posted_next),
     }
-)(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
+    return render(request, "registration/login.html", context, status=LOCKED_OUT)

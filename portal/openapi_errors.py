@@ -35,7 +35,9 @@ ERROR_STATUSES = {
 }
 
 
-def add_error_responses(result, generator, request, public):
+def document_error_responses_on_every_operation(result, generator, request, public):
+    """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS): adds the
+    ``Error`` component and, to every operation, the error statuses above."""
     components = result.setdefault("components", {}).setdefault("schemas", {})
     components.setdefault("Error", ERROR_SCHEMA)
     ref = {"$ref": "#/components/schemas/Error"}

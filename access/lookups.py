@@ -1,0 +1,328 @@
+"""Look-ups that return the object together with what the viewer may do with
+it (healthchecks' ``_get_check_for_user``, zulip's ``access_stream_by_id``).
+
+A stranger learns nothing: a person, link or document the viewer may not see
+answers 404 exactly like one that does not exist. Access is never cached
+beyond the request: every request re-reads the links in effect, so ending a
+link stops access at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from audit.services import audit_record
+from family.models import FamilyLink
+from members.models import InsuredPerson
+
+from .middleware import NotVisible
+from .rules import ALL_SCOPES, STAFF_SCOPES, Scope, pay_eligible
+from .viewer import Viewer, viewer_for
+
+# --- persons -------------------------------------------------------------------
+
+
+@dataclass
+class PersonAccess:
+    """What ``viewer`` may do with ``person``.
+
+    ``scopes``: the scopes held now (``pay`` only while ``pay_eligible``);
+    ``via``: "owner", "staff", "link" or "" (nothing);
+    ``shows_id_number``: the full identity number may be shown (owner and
+    verified staff; everybody else sees it masked);
+    ``audited``: every view is recorded (everybody but the owner)."""
+
+    viewer: Viewer
+    person: InsuredPerson | None
+    scopes: frozenset[str] = frozenset()
+    via: str = ""
+    link: FamilyLink | None = None
+    _required: list[str] = field(default_factory=list)
+    _audited: set[str] = field(default_factory=set)
+
+    @property
+    def is_owner(self) -> bool:
+        return self.via == "owner"
+
+    @property
+    def shows_id_number(self) -> bool:
+        return self.via in ("owner", "staff")
+
+    @property
+    def audited(self) -> bool:
+        return self.person is not None and not self.is_owner
+
+    @property
+    def pay_granted_not_eligible(self) -> bool:
+        """The link grants ``pay`` but the rules refuse it now (a province
+        change, no personal account): pages say so instead of promising it."""
+        return self.link is not None and self.link.scope_pay and Scope.PAY not in self.scopes
+
+    def may(self, scope: str) -> bool:
+        return str(scope) in self.scopes
+
+    @property
+    def may_open(self) -> bool:
+        """The person's overview may be opened: owner, verified staff, or a
+        link in effect (even one whose only grant, ``pay``, cannot be used
+        now: the page says why)."""
+        return self.person is not None and (bool(self.scopes) or self.link is not None)
+
+    def require(self, scope: str | None = None) -> InsuredPerson:
+        """The person, if the viewer holds ``scope`` (when None: ``may_open``);
+        NotVisible (a 404) otherwise, as for a person who does not exist."""
+        if not self.may_open or self.person is None:
+            raise NotVisible
+        if scope is not None:
+            if str(scope) not in self.scopes:
+                raise NotVisible
+            if str(scope) not in self._required:
+                self._required.append(str(scope))
+        return self.person
+
+    def audit(self, request=None, *scopes: str) -> None:
+        """Record ``person.<scope>.view`` for each scope used (those given, or
+        those required so far), once each, when the viewer is not the owner."""
+        if not self.audited:
+            return
+        for scope in [str(s) for s in scopes] or list(self._required):
+            if scope in self._audited or scope not in self.scopes:
+                continue
+            self._audited.add(scope)
+            audit_record(
+                actor=self.viewer.user,
+                action=f"person.{scope}.view",
+                subject_person=self.person,
+                target=self.person,
+                detail=self.grant_detail(),
+                request=request,
+            )
+
+    def grant_detail(self) -> dict:
+        """What the access rests on, kept in the audit event (the member's
+        access log shows it): ``{"as": "staff"}``, or the relative's link and
+        its scopes at that moment."""
+        if self.via == "staff":
+            return {"as": "staff"}
+        if self.link is not None:
+            return {"as": "relative", "link": self.link.pk, "scopes": self.link.scopes()}
+        return {}
+
+
+def _person(person_id) -> InsuredPerson | None:
+    try:
+        return InsuredPerson.objects.get(pk=int(person_id))
+    except (InsuredPerson.DoesNotExist, TypeError, ValueError, OverflowError):
+        return None
+
+
+def person_access(
+    viewer: Viewer, person_id, *, person: InsuredPerson | None = None
+) -> PersonAccess:
+    """What ``viewer`` may do with the person ``person_id`` (or ``person``,
+    when the caller already holds the row)."""
+    if person is None:
+        person = _person(person_id)
+    if person is None or not viewer.is_authenticated or viewer.institution is not None:
+        return PersonAccess(viewer, None)
+    if viewer.owns(person):
+        return PersonAccess(viewer, person, frozenset(str(s) for s in ALL_SCOPES), "owner")
+    if viewer.is_verified_staff:
+        return PersonAccess(viewer, person, frozenset(str(s) for s in STAFF_SCOPES), "staff")
+    own = viewer.person
+    if own is None:
+        return PersonAccess(viewer, person)
+    link = (
+        FamilyLink.objects.in_effect()
+        .filter(member=person, relative=own)
+        .select_related("member", "relative")
+        .first()
+    )
+    if link is None:
+        return PersonAccess(viewer, person)
+    scopes = {s for s in link.scopes() if s != Scope.PAY}
+    if pay_eligible(link):
+        scopes.add(str(Scope.PAY))
+    return PersonAccess(viewer, person, frozenset(scopes), "link", link)
+
+
+def person_for_request(request, person_id, scope: str) -> InsuredPerson:
+    """The person after ``require(scope)`` and ``audit``: the one-line form
+    for views (replaces ``portal.access.person_for_viewer``)."""
+    access = person_access(viewer_for(request), person_id)
+    person = access.require(scope)
+    access.audit(request)
+    return person
+
+
+# --- links and their documents --------------------------------------------------
+
+
+@dataclass
+class LinkAccess:
+    """What ``viewer`` may do with a family link: its member and its relative
+    see it and may end it; verified staff see it (and its document) to
+    review; the document is the member's and staff's only."""
+
+    viewer: Viewer
+    link: FamilyLink | None
+    is_member: bool = False
+    is_relative: bool = False
+    is_staff: bool = False
+
+    @property
+    def shows_id_number(self) -> bool:
+        """Both parties' full identity numbers: verified staff only."""
+        return self.is_staff
+
+    @property
+    def may_see(self) -> bool:
+        return self.link is not None and (self.is_member or self.is_relative or self.is_staff)
+
+    @property
+    def may_end(self) -> bool:
+        return self.link is not None and (self.is_member or self.is_relative)
+
+    @property
+    def may_see_document(self) -> bool:
+        return self.link is not None and (self.is_member or self.is_staff)
+
+    def require(self) -> FamilyLink:
+        if not self.may_see or self.link is None:
+            raise NotVisible
+        return self.link
+
+    def require_document(self) -> FamilyLink:
+        if not self.may_see_document or self.link is None:
+            raise NotVisible
+        return self.link
+
+
+def link_access(viewer: Viewer, link_id) -> LinkAccess:
+    if not viewer.is_authenticated or viewer.institution is not None:
+        return LinkAccess(viewer, None)
+    try:
+        link = FamilyLink.objects.select_related(
+            "member", "relative", "member__user", "relative__user", "reviewed_by"
+        ).get(pk=int(link_id))
+    except (FamilyLink.DoesNotExist, TypeError, ValueError, OverflowError):
+        return LinkAccess(viewer, None)
+    uid = viewer.user_id
+    return LinkAccess(
+        viewer,
+        link,
+        is_member=link.member.user_id == uid,
+        is_relative=link.relative.user_id == uid,
+        is_staff=viewer.is_verified_staff,
+    )
+
+
+def document_access(viewer: Viewer, link_id) -> LinkAccess:
+    """The link whose uploaded document ``viewer`` asks for (``require_document``)."""
+    return link_access(viewer, link_id)
+
+
+def link_for_request(request, link_id) -> FamilyLink:
+    return link_access(viewer_for(request), link_id).require()
+
+
+def document_for_request(request, link_id) -> FamilyLink:
+    return document_access(viewer_for(request), link_id).require_document()
+
+
+# --- links in effect, as the other pages need them -----------------------------------
+
+
+def grants_received(person: InsuredPerson) -> list[FamilyLink]:
+    """Links in effect naming ``person`` as the relative: the members whose
+    accounts they may open, in one query."""
+    return list(
+        FamilyLink.objects.in_effect()
+        .filter(relative=person)
+        .select_related("member", "relative")
+        .order_by("member__name", "id")
+    )
+
+
+def grant_from(viewer: Viewer, member_id) -> FamilyLink | None:
+    """The link in effect from ``member_id`` to the viewer, if any."""
+    own = viewer.person
+    try:
+        member_id = int(member_id)
+    except (TypeError, ValueError):
+        return None
+    if own is None:
+        return None
+    return (
+        FamilyLink.objects.in_effect()
+        .filter(member_id=member_id, relative=own)
+        .select_related("member", "relative")
+        .first()
+    )
+
+
+def links_in_effect_of(person: InsuredPerson) -> list[FamilyLink]:
+    """Links in effect in either direction (the yearly summary's spouse and
+    minor children), in one query."""
+    from django.db.models import Q
+
+    return list(
+        FamilyLink.objects.in_effect()
+        .filter(Q(member=person) | Q(relative=person))
+        .select_related("member", "relative")
+        .order_by("id")
+    )
+
+
+def payment_grants_for(*, patient: InsuredPerson) -> list[FamilyLink]:
+    """Links in effect letting ``patient`` pay from a member's prior-years
+    surplus now (``pay_eligible``), oldest first. Callers apply
+    ``pay_yearly_cap_fen`` (None = no cap)."""
+    links = (
+        FamilyLink.objects.in_effect()
+        .filter(relative=patient, scope_pay=True)
+        .exclude(member=patient)
+        .select_related("member", "relative")
+        .order_by("id")
+    )
+    return [link for link in links if pay_eligible(link)]
+
+
+# --- the electronic certificate ------------------------------------------------------
+
+
+def errand_grants(viewer: Viewer) -> list[FamilyLink]:
+    """Links in effect letting the viewer run errands for their member."""
+    own = viewer.person
+    if own is None:
+        return []
+    return list(
+        FamilyLink.objects.in_effect()
+        .filter(relative=own, scope_errands=True)
+        .select_related("member")
+        .order_by("id")
+    )
+
+
+def ecert_subjects(viewer: Viewer) -> list[InsuredPerson]:
+    """Whose e-certificate QR the viewer may show: themself, and each relative
+    who may pay from the viewer's surplus now (a link the viewer granted, in
+    effect, ``pay_eligible``)."""
+    own = viewer.person
+    if own is None:
+        return []
+    links = (
+        FamilyLink.objects.in_effect()
+        .filter(member=own, scope_pay=True)
+        .select_related("member", "relative")
+        .order_by("relative__name", "id")
+    )
+    return [own, *(link.relative for link in links if pay_eligible(link))]
+
+
+def ecert_subject(viewer: Viewer, person_id) -> InsuredPerson:
+    """The e-certificate subject ``person_id``, or NotVisible (a 404)."""
+    for person in ecert_subjects(viewer):
+        if str(person.pk) == str(person_id):
+            return person
+    raise NotVisible
