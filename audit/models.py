@@ -6,11 +6,15 @@ from django.utils.translation import gettext_lazy as _
 
 
 class AuditEvent(models.Model):
-    """One entry of the append-only, hash-chained audit trail.
+    """One entry of the append-only, hash-chained audit trail (ADR 0014).
 
-    ``hash`` = SHA-256 over the previous entry's hash and this entry's canonical
-    content, so editing or deleting any entry breaks every later link
-    (``manage.py verify_audit``). PostgreSQL refuses UPDATE and DELETE.
+    Appended without any lock, unsealed (``seq``, ``prev_hash`` and ``hash``
+    empty); a short background step (``audit.services.audit_seal``) then seals
+    events in order: ``seq`` is the event's place in the chain and ``hash`` =
+    SHA-256 over the previous sealed event's hash and this entry's canonical
+    content, so editing or deleting a sealed entry breaks every later link
+    (``manage.py verify_audit``). PostgreSQL refuses DELETE and every UPDATE
+    but the seal (the three chain fields set once, from empty, nothing else).
     """
 
     at = models.DateTimeField(db_index=True)
@@ -30,14 +34,22 @@ class AuditEvent(models.Model):
     object_id = models.CharField(max_length=64, blank=True)
     detail = models.JSONField(default=dict, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # Set once by the seal, never before (empty: appended, not sealed yet).
+    seq = models.BigIntegerField(null=True, blank=True, unique=True)
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
-        indexes = [models.Index(fields=["subject_person", "at"])]
+        indexes = [
+            models.Index(fields=["subject_person", "at"]),
+            # What the sealer looks for: the few events not sealed yet.
+            models.Index(
+                fields=["id"], condition=models.Q(seq__isnull=True), name="audit_event_unsealed"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action}"

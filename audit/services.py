@@ -1,9 +1,15 @@
-"""Recording who saw or changed whose personal data."""
+"""Recording who saw or changed whose personal data.
+
+Appending an event takes no lock (ADR 0014): it is inserted unsealed and a
+short background step, ``audit_seal``, chains the events in order (one sealer
+at a time, each event exactly once). ``verify_audit`` seals before it checks.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,8 +19,12 @@ from django.utils import timezone
 from .models import AuditEvent
 
 GENESIS = "0" * 64
-# Any constant: one advisory lock serialises appends so the chain stays linear.
-_CHAIN_LOCK = 0x61756469
+# Any constant: held by the sealer only (never by an append), so two sealers
+# never extend the chain at once.
+_SEAL_LOCK = 0x61756469
+# The cache key that says a seal is already on its way (see _request_seal).
+_SEAL_PENDING_KEY = "audit:seal-pending"
+SEAL_DELAY_SECONDS = 1
 
 
 def _canonical(event: AuditEvent) -> str:
@@ -56,33 +66,121 @@ def audit_record(
     detail: dict[str, Any] | None = None,
     request=None,
 ) -> AuditEvent:
-    """Append one event to the chain.
+    """Append one event, unsealed, taking no lock (ADR 0014).
 
-    Runs in its own atomic block (joins the caller's transaction if any), so an
-    access that is rolled back leaves no record and a recorded access cannot be
-    lost while the caller's change stays.
+    Joins the caller's transaction if any, so an access that is rolled back
+    leaves no record and a recorded access cannot be lost while the caller's
+    change stays. After commit a seal is requested (``_request_seal``).
     """
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
-        last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
-        actor_obj = actor if getattr(actor, "is_authenticated", False) else None
-        event = AuditEvent(
-            at=timezone.now(),
-            actor=actor_obj,
-            actor_label=(actor_obj.get_username() if actor_obj else "system"),
-            action=action,
-            subject_person=subject_person,
-            object_type=target._meta.label_lower if target is not None else "",
-            object_id=str(target.pk) if target is not None else "",
-            detail=json.loads(json.dumps(detail or {}, default=str)),
-            ip_address=_client_ip(request),
-            prev_hash=last or GENESIS,
+    actor_obj = actor if getattr(actor, "is_authenticated", False) else None
+    event = AuditEvent(
+        at=timezone.now(),
+        actor=actor_obj,
+        actor_label=(actor_obj.get_username() if actor_obj else "system"),
+        action=action,
+        subject_person=subject_person,
+        object_type=target._meta.label_lower if target is not None else "",
+        object_id=str(target.pk) if target is not None else "",
+        detail=json.loads(json.dumps(detail or {}, default=str)),
+        ip_address=_client_ip(request),
+    )
+    event.save(force_insert=True)
+    transaction.on_commit(_request_seal)
+    return event
+
+
+_last_seal_request = 0.0
+
+
+def _request_seal() -> None:
+    """Send one seal task for the events of the next second: the first event
+    after a quiet spell sends it (delayed by ``SEAL_DELAY_SECONDS``), the
+    others find it on its way: a process asks the cache at most once a
+    second (an ``add`` of one key, shared by every process), so an audited
+    request costs no round trip at all most of the time. Beat seals every
+    minute in any case, so a lost message delays a seal, never skips one.
+    Without a broker (tasks run in-process) it seals at once."""
+    global _last_seal_request
+    from django.conf import settings
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:  # no broker (the embedded demo): seal now
+        audit_seal()
+        return
+    now = time.monotonic()
+    if now - _last_seal_request < SEAL_DELAY_SECONDS:
+        return  # this process asked less than a second ago: that seal is coming
+    _last_seal_request = now
+    from django.core.cache import cache
+
+    from .tasks import seal_audit_chain
+
+    try:
+        if not cache.add(_SEAL_PENDING_KEY, 1, timeout=SEAL_DELAY_SECONDS):
+            return
+        seal_audit_chain.apply_async(countdown=SEAL_DELAY_SECONDS)
+    except Exception:
+        import logging
+
+        logging.getLogger(__name__).warning("audit seal request not sent", exc_info=True)
+
+
+def audit_seal(*, batch_size: int = 1000) -> int:
+    """Seal every event appended (and committed) so far, in id order, exactly
+    once; returns how many. Each batch is one short database transaction
+    holding the sealing lock (a PostgreSQL advisory lock that only sealers
+    take): read the chain's head, give the oldest unsealed events the next
+    positions and their hashes. A second sealer waits for the first and then
+    finds those events sealed; the database also refuses to seal an event
+    twice (the chain fields are set only from empty) and two events at one
+    position (unique ``seq``). An event that commits after a later id was
+    sealed (a long transaction) is sealed by the next run, at the end of the
+    chain: the chain's order is ``seq``, not id."""
+    sealed = 0
+    while True:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SEAL_LOCK])
+            head = (
+                AuditEvent.objects.filter(seq__isnull=False)
+                .order_by("-seq")
+                .values_list("seq", "hash")
+                .first()
+            )
+            seq: int = int(head[0] or 0) if head else 0
+            prev: str = str(head[1]) if head else GENESIS
+            batch = list(AuditEvent.objects.filter(seq__isnull=True).order_by("id")[:batch_size])
+            if not batch:
+                return sealed
+            for event in batch:
+                seq += 1
+                event.seq, event.prev_hash = seq, prev
+                event.hash = prev = compute_hash(prev, event)
+            _store_seals(batch)
+        sealed += len(batch)
+        if len(batch) < batch_size:
+            return sealed
+
+
+def _store_seals(batch: list[AuditEvent]) -> None:
+    if connection.vendor != "postgresql":
+        AuditEvent.objects.bulk_update(batch, ["seq", "prev_hash", "hash"])
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE audit_auditevent a SET seq = v.seq, prev_hash = v.prev, hash = v.hash"
+            " FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])"
+            " AS v(id, seq, prev, hash)"
+            " WHERE a.id = v.id AND a.seq IS NULL",
+            [
+                [e.pk for e in batch],
+                [e.seq for e in batch],
+                [e.prev_hash for e in batch],
+                [e.hash for e in batch],
+            ],
         )
-        event.hash = compute_hash(event.prev_hash, event)
-        event.save(force_insert=True)
-        return event
+        if cursor.rowcount != len(batch):  # cannot happen while sealers hold the lock
+            raise RuntimeError("audit events were sealed by someone else meanwhile")
 
 
 def audit_view(
@@ -117,21 +215,43 @@ def audit_view(
 
 
 def audit_verify() -> list[str]:
-    """Return a description of every broken link (empty when the chain holds)."""
+    """Return a description of every broken link of the sealed chain (empty
+    when it holds): positions 1, 2, 3, ... without a gap (a removed event
+    leaves one), each event's ``prev_hash`` the hash of the one before, each
+    hash that of its content. Unsealed events are not checked (seal first)."""
     problems: list[str] = []
     prev = GENESIS
-    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
+    expected = 1
+    for event in (
+        AuditEvent.objects.filter(seq__isnull=False).order_by("seq").iterator(chunk_size=2000)
+    ):
+        if event.seq != expected:
+            problems.append(
+                f"event {event.pk}: chain position {event.seq} where {expected} was expected "
+                "(entries were removed)"
+            )
         if event.prev_hash != prev:
             problems.append(f"event {event.pk}: previous hash does not match event before it")
-        if compute_hash(event.prev_hash, event) != event.hash:
+        if compute_hash(event.prev_hash or "", event) != event.hash:
             problems.append(f"event {event.pk}: content does not match its hash")
-        prev = event.hash
+        prev = event.hash or ""
+        expected = (event.seq or 0) + 1
     return problems
 
 
+def audit_unsealed_count() -> int:
+    return AuditEvent.objects.filter(seq__isnull=True).count()
+
+
 def audit_head() -> tuple[int, str] | None:
-    """(id, hash) of the newest event, or None when the trail is empty."""
-    return AuditEvent.objects.order_by("-id").values_list("id", "hash").first()
+    """(id, hash) of the newest sealed event, or None when nothing is sealed."""
+    head = (
+        AuditEvent.objects.filter(seq__isnull=False)
+        .order_by("-seq")
+        .values_list("id", "hash")
+        .first()
+    )
+    return (int(head[0]), str(head[1])) if head else None
 
 
 def audit_check_anchors(anchors: list[tuple[int, str]]) -> list[str]:

@@ -4,104 +4,61 @@ layer as the pages."""
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.lookups import (
+    document_for_request,
+    link_for_request,
+    person_access,
+    person_for_request,
+)
+from access.rules import Scope, is_verified_staff
+from access.viewer import viewer_for, viewer_of_user
 from audit.services import audit_view
 from members.fields import IdNumberSerializerField
 from members.selectors import person_for_user
 from portal.errors import ApplicationError
-from portal.fields import AmountApiField
+from portal.fields import AmountApiField, YuanField, yuan_text
 from portal.money import MAX_YEARLY_CAP_FEN
 from portal.parsers import JSONParser
 from portal.security import IsVerifiedStaff
 
 from . import selectors, services, views
-from .models import DocumentKind, FamilyLink, Relationship
+from .models import DocumentKind, FamilyLink, LinkStatus, LinkTerm, Relationship
 from .services import AGREEMENT_VERSION
 
 
 def _link_data(link: FamilyLink, user) -> dict:
-    full = user.is_staff
-    return {
-        "id": link.pk,
-        "status": link.status,
-        "relationship": link.relationship,
-        "member": {
-            "id": link.member_id,
-            "name": link.member.name,
-            "id_number": link.member.id_number if full else link.member.masked_id_number,
-        },
-        "relative": {
-            "id": link.relative_id,
-            "name": link.relative.name,
-            "id_number": link.relative.id_number if full else link.relative.masked_id_number,
-        },
-        "scopes": link.scopes(),
-        "pay_yearly_cap_fen": link.pay_yearly_cap_fen,
-        "consent_version": link.consent_version,
-        "consent_at": link.consent_at.isoformat(),
-        "document_kind": link.document_kind,
-        "document_type": link.document_type,
-        "document_size": link.document_size,
-        "created_at": link.created_at.isoformat(),
-        "reviewed_at": link.reviewed_at.isoformat() if link.reviewed_at else None,
-        "reason": link.reason,
-        "ended_at": link.ended_at.isoformat() if link.ended_at else None,
-    }
-
-
-def _records_data(records: dict) -> dict:
-    contributions = records["contributions"]
-    expenses = records["expenses"]
-    return {
-        "contributions": None
-        if contributions is None
-        else [
-            {
-                "period": c.period.isoformat(),
-                "base_fen": c.base_fen,
-                "employer_fen": c.employer_fen,
-                "individual_fen": c.individual_fen,
-                "credited_fen": c.credited_fen,
-                "status": c.status,
-            }
-            for c in contributions
-        ],
-        "expenses": None
-        if expenses is None
-        else [
-            {
-                "service_date": e.service_date.isoformat(),
-                "total_fen": e.total_fen,
-                "fund_fen": e.fund_fen,
-                "account_fen": e.account_fen,
-                "cash_fen": e.cash_fen,
-            }
-            for e in expenses
-        ],
-    }
+    full = is_verified_staff(viewer_of_user(user))  # full identity numbers: access.LinkAccess
+    return LinkOutput(link, context={"full_id_numbers": full}).data
 
 
 class PartyOutput(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
-    id_number = serializers.CharField(help_text="masked except for staff")
+    id_number = serializers.SerializerMethodField(help_text="masked except for staff")
+
+    def get_id_number(self, person) -> str:
+        if self.context.get("full_id_numbers"):
+            return person.id_number
+        return person.masked_id_number
 
 
 class LinkOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=["pending", "approved", "rejected", "ended"])
+    status = serializers.ChoiceField(choices=LinkStatus.choices)
     relationship = serializers.ChoiceField(choices=Relationship.choices)
     member = PartyOutput()
     relative = PartyOutput()
     scopes = serializers.ListField(child=serializers.CharField())
-    pay_yearly_cap_fen = serializers.IntegerField(allow_null=True)
+    pay_yearly_cap = YuanField(
+        source="pay_yearly_cap_fen", allow_null=True, help_text="null: no cap"
+    )
     consent_version = serializers.CharField()
     consent_at = serializers.DateTimeField()
     document_kind = serializers.ChoiceField(choices=DocumentKind.choices)
@@ -109,35 +66,127 @@ class LinkOutput(serializers.Serializer):
     document_size = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     reviewed_at = serializers.DateTimeField(allow_null=True)
-    reason = serializers.CharField()
+    reason = serializers.CharField(allow_blank=True)
     ended_at = serializers.DateTimeField(allow_null=True)
+    state = serializers.CharField(
+        help_text="pending, pending_both, awaiting_relative, in_effect, expired, rejected, "
+        "declined or ended"
+    )
+    in_effect = serializers.BooleanField(source="is_in_effect")
+    relative_is_minor = serializers.BooleanField()
+    relative_confirmed_at = serializers.DateTimeField(allow_null=True)
+    term = serializers.ChoiceField(choices=LinkTerm.choices)
+    expires_at = serializers.DateTimeField(allow_null=True)
 
 
 class QueueItemOutput(LinkOutput):
     age_seconds = serializers.IntegerField()
 
 
-LinksOutput = inline_serializer(
-    "FamilyLinks",
-    {
-        "agreement_version": serializers.CharField(),
-        "granted": LinkOutput(many=True),
-        "received": LinkOutput(many=True),
-    },
-)
-GrantOutput = inline_serializer(
-    "FamilyGrant",
-    many=True,
-    fields={
-        "link": serializers.IntegerField(),
-        "member": inline_serializer(
-            "FamilyGrantMember", {"id": serializers.IntegerField(), "name": serializers.CharField()}
-        ),
-        "relationship": serializers.CharField(),
-        "scopes": serializers.ListField(child=serializers.CharField()),
-        "pay_yearly_cap_fen": serializers.IntegerField(allow_null=True),
-    },
-)
+class LinksOutput(serializers.Serializer):
+    agreement_version = serializers.CharField()
+    granted = LinkOutput(many=True)
+    received = LinkOutput(many=True)
+
+
+class GrantMemberOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class GrantOutput(serializers.Serializer):
+    link = serializers.IntegerField(source="pk")
+    member = GrantMemberOutput()
+    relationship = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    pay_yearly_cap = serializers.SerializerMethodField(
+        help_text="yuan, two decimals; null without the pay scope or without a cap"
+    )
+
+    def get_pay_yearly_cap(self, link) -> str | None:
+        if not link.scope_pay or link.pay_yearly_cap_fen is None:
+            return None
+        return yuan_text(link.pay_yearly_cap_fen)
+
+
+class PocketsOutput(serializers.Serializer):
+    """A personal account's balance, split by pocket."""
+
+    current_year = YuanField(source="current_fen")
+    prior_years = YuanField(source="prior_fen")
+    total = YuanField(source="total_fen")
+
+
+class ContributionRecordOutput(serializers.Serializer):
+    period = serializers.DateField()
+    base = YuanField(source="base_fen")
+    employer = YuanField(source="employer_fen")
+    individual = YuanField(source="individual_fen")
+    credited = YuanField(source="credited_fen")
+    status = serializers.CharField()
+
+
+class ExpenseRecordOutput(serializers.Serializer):
+    service_date = serializers.DateField()
+    total = YuanField(source="total_fen")
+    fund = YuanField(source="fund_fen")
+    account = YuanField(source="account_fen")
+    cash = YuanField(source="cash_fen")
+
+
+class RecordsOutput(serializers.Serializer):
+    """Each list is null when the viewer may not see it."""
+
+    contributions = ContributionRecordOutput(many=True, allow_null=True)
+    expenses = ExpenseRecordOutput(many=True, allow_null=True)
+
+
+class MaskedPersonOutput(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    name = serializers.CharField()
+    id_number = serializers.CharField(source="masked_id_number")
+
+
+class PersonViewOutput(serializers.Serializer):
+    """What a viewer may see of a member: each part only with its scope."""
+
+    person = MaskedPersonOutput()
+    scopes = serializers.ListField(child=serializers.CharField())
+    balance = PocketsOutput(
+        required=False, allow_null=True, help_text="with the balance scope; null: no account"
+    )
+    pay_yearly_cap = YuanField(
+        source="pay_yearly_cap_fen",
+        required=False,
+        allow_null=True,
+        help_text="with the pay scope; null: no cap",
+    )
+    records = RecordsOutput(required=False, help_text="with the records scope")
+    has_personal_account = serializers.BooleanField(
+        help_text="false: the resident scheme, no personal account (balance is null)"
+    )
+    pay_not_eligible = serializers.BooleanField(
+        help_text="the link grants pay but the rules refuse it now (e.g. another province)"
+    )
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        held = {"person", "scopes", "has_personal_account", "pay_not_eligible"} | set(instance)
+        held |= {"pay_yearly_cap"} if "pay_yearly_cap_fen" in instance else set()
+        return {key: value for key, value in data.items() if key in held}
+
+
+class CounterPersonOutput(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    name = serializers.CharField()
+    id_number = serializers.CharField(help_text="in full: staff at the counter")
+
+
+class CounterOutput(serializers.Serializer):
+    member = CounterPersonOutput()
+    link = serializers.IntegerField()
+    balance = PocketsOutput(allow_null=True, help_text="null: no personal account")
+    records = RecordsOutput()
 
 
 class LinkInput(serializers.Serializer):
@@ -146,9 +195,11 @@ class LinkInput(serializers.Serializer):
     name = serializers.CharField(max_length=50)
     id_number = IdNumberSerializerField()
     relationship = serializers.ChoiceField(choices=Relationship.choices)
+    term = serializers.ChoiceField(choices=LinkTerm.choices, default=LinkTerm.ONE_YEAR)
     scope_balance = serializers.BooleanField(default=False)
     scope_records = serializers.BooleanField(default=False)
     scope_pay = serializers.BooleanField(default=False)
+    scope_errands = serializers.BooleanField(default=False)
     pay_yearly_cap = AmountApiField(
         max_fen=MAX_YEARLY_CAP_FEN,
         required=False,
@@ -171,19 +222,20 @@ class LinkListApi(APIView):
     def get(self, request):
         person = person_for_user(request.user)
         if person is None:
-            return Response({"granted": [], "received": [], "agreement_version": AGREEMENT_VERSION})
+            granted, received = [], []
+        else:
+            granted = list(selectors.links_granted_by(person).select_related("member"))
+            received = list(selectors.links_received_by(person).select_related("relative"))
+        full = request.user.is_staff
         return Response(
-            {
-                "agreement_version": AGREEMENT_VERSION,
-                "granted": [
-                    _link_data(link, request.user)
-                    for link in selectors.links_granted_by(person).select_related("member")
-                ],
-                "received": [
-                    _link_data(link, request.user)
-                    for link in selectors.links_received_by(person).select_related("relative")
-                ],
-            }
+            LinksOutput(
+                {
+                    "agreement_version": AGREEMENT_VERSION,
+                    "granted": granted,
+                    "received": received,
+                },
+                context={"full_id_numbers": full},
+            ).data
         )
 
     @extend_schema(request={"multipart/form-data": LinkInput}, responses={201: LinkOutput})
@@ -205,19 +257,21 @@ class LinkListApi(APIView):
             scope_balance=data["scope_balance"],
             scope_records=data["scope_records"],
             scope_pay=data["scope_pay"],
+            scope_errands=data["scope_errands"],
             pay_yearly_cap_fen=data.get("pay_yearly_cap"),
             document_kind=data["document_kind"],
             document=request.FILES.get("document"),
+            term=data["term"],
             request=request,
         )
-        link = selectors.link_for_user(request.user, link.pk)
+        link = link_for_request(request, link.pk)
         return Response(_link_data(link, request.user), status=201)
 
 
 class LinkDetailApi(APIView):
     @extend_schema(responses=LinkOutput)
     def get(self, request, pk: int):
-        link = selectors.link_for_user(request.user, pk)
+        link = link_for_request(request, pk)
         return Response(_link_data(link, request.user))
 
 
@@ -226,7 +280,7 @@ class LinkEndApi(APIView):
 
     @extend_schema(request=None, responses=LinkOutput)
     def post(self, request, pk: int):
-        link = selectors.link_for_user(request.user, pk)
+        link = link_for_request(request, pk)
         try:
             link = services.link_end(link=link, user=request.user, request=request)
         except ApplicationError as exc:
@@ -234,6 +288,36 @@ class LinkEndApi(APIView):
                 raise PermissionDenied() from None
             raise
         return Response(_link_data(link, request.user))
+
+
+class LinkConfirmApi(APIView):
+    """The relative confirms a link naming them (it takes effect once approved too)."""
+
+    @extend_schema(request=None, responses=LinkOutput)
+    def post(self, request, pk: int):
+        link = selectors.link_for_user(request.user, pk)
+        try:
+            link = services.link_confirm(link=link, user=request.user, request=request)
+        except ApplicationError as exc:
+            if exc.status_code == 403:
+                raise PermissionDenied() from None
+            raise
+        return Response(_link_data(selectors.link_for_user(request.user, pk), request.user))
+
+
+class LinkDeclineApi(APIView):
+    """The relative declines a link they have not confirmed; it never takes effect."""
+
+    @extend_schema(request=None, responses=LinkOutput)
+    def post(self, request, pk: int):
+        link = selectors.link_for_user(request.user, pk)
+        try:
+            services.link_decline(link=link, user=request.user, request=request)
+        except ApplicationError as exc:
+            if exc.status_code == 403:
+                raise PermissionDenied() from None
+            raise
+        return Response(_link_data(selectors.link_for_user(request.user, pk), request.user))
 
 
 class LinkDocumentApi(APIView):
@@ -248,59 +332,42 @@ class LinkDocumentApi(APIView):
         }
     )
     def get(self, request, pk: int):
-        return views.document_response(request, selectors.document_for_user(request.user, pk))
+        return views.document_response(request, document_for_request(request, pk))
 
 
 class GrantListApi(APIView):
     """Members who granted the signed-in user access: the accounts to switch to."""
 
-    @extend_schema(responses={200: GrantOutput})
+    @extend_schema(responses={200: GrantOutput(many=True)})
     def get(self, request):
-        return Response(
-            [
-                {
-                    "link": link.pk,
-                    "member": {"id": link.member_id, "name": link.member.name},
-                    "relationship": link.relationship,
-                    "scopes": link.scopes(),
-                    "pay_yearly_cap_fen": link.pay_yearly_cap_fen if link.scope_pay else None,
-                }
-                for link in selectors.grants_for_user(request.user)
-            ]
-        )
+        return Response(GrantOutput(selectors.grants_for_user(request.user), many=True).data)
 
 
 class PersonViewApi(APIView):
     """What the signed-in user may see of a member, and only that."""
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=PersonViewOutput)
     def get(self, request, person_id: int):
-        person, held = views._held_scopes(request, person_id)
-        data = {
-            "person": {
-                "id": person.pk,
-                "name": person.name,
-                "id_number": person.masked_id_number,
-            },
+        access = person_access(viewer_for(request), person_id)
+        person = access.require()
+        held = [str(s) for s in (Scope.BALANCE, Scope.RECORDS, Scope.PAY) if access.may(s)]
+        access.audit(request, *held)
+        data: dict = {
+            "person": person,
             "scopes": held,
+            "has_personal_account": person.has_personal_account,
+            "pay_not_eligible": access.pay_granted_not_eligible,
         }
         if "balance" in held:
-            b = selectors.pocket_balances_of(person)
+            # As the page: no personal account (the resident scheme) is not ¥0.00.
             data["balance"] = (
-                None
-                if b is None
-                else {
-                    "current_fen": b.current_fen,
-                    "prior_fen": b.prior_fen,
-                    "total_fen": b.total_fen,
-                }
+                selectors.pocket_balances_of(person) if person.has_personal_account else None
             )
         if "pay" in held:
-            grant = selectors.grant_for(request.user, person.pk)
-            data["pay_yearly_cap_fen"] = grant.pay_yearly_cap_fen if grant else None
+            data["pay_yearly_cap_fen"] = access.link.pay_yearly_cap_fen if access.link else None
         if "records" in held:
-            data["records"] = _records_data(selectors.records_of(person))
-        return Response(data)
+            data["records"] = selectors.records_of(person)
+        return Response(PersonViewOutput(data).data)
 
 
 class ReviewQueueApi(APIView):
@@ -328,14 +395,11 @@ class ReviewQueueApi(APIView):
             detail={"links": [link.pk for link in page]},
             request=request,
         )
+        for link in page:
+            link.age_seconds = int((now - link.created_at).total_seconds())
+        full = request.user.is_staff
         response = Response(
-            [
-                {
-                    **_link_data(link, request.user),
-                    "age_seconds": int((now - link.created_at).total_seconds()),
-                }
-                for link in page
-            ]
+            QueueItemOutput(page, many=True, context={"full_id_numbers": full}).data
         )
         if next_cursor:
             url = request.build_absolute_uri(f"{request.path}?after={next_cursor}")
@@ -365,7 +429,7 @@ class ReviewDecideApi(APIView):
                 reason=ser.validated_data["reason"],
                 request=request,
             )
-        link = selectors.link_for_user(request.user, link.pk)
+        link = link_for_request(request, link.pk)
         return Response(_link_data(link, request.user))
 
 
@@ -382,29 +446,18 @@ class CounterApi(APIView):
 
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
-    @extend_schema(request=CounterInput, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=CounterInput, responses=CounterOutput)
     def post(self, request):
         ser = CounterInput(data=request.data)
         ser.is_valid(raise_exception=True)
         member, link = services.counter_lookup(
             staff_user=request.user, request=request, **ser.validated_data
         )
-        from portal.access import Scope, person_for_viewer
-
-        person = person_for_viewer(request.user, member.pk, scope=Scope.RECORDS, request=request)
+        person = person_for_request(request, member.pk, Scope.RECORDS)
         b = selectors.pocket_balances_of(person)
         records = selectors.records_of(person)
         return Response(
-            {
-                "member": {"id": person.pk, "name": person.name, "id_number": person.id_number},
-                "link": link.pk,
-                "balance": None
-                if b is None
-                else {
-                    "current_fen": b.current_fen,
-                    "prior_fen": b.prior_fen,
-                    "total_fen": b.total_fen,
-                },
-                "records": _records_data(records),
-            }
+            CounterOutput(
+                {"member": person, "link": link.pk, "balance": b, "records": records}
+            ).data
         )

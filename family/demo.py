@@ -12,7 +12,7 @@ from members import demo as members_demo
 from members.models import User
 
 from . import uploads
-from .models import DocumentKind, DocumentType, FamilyLink, LinkStatus
+from .models import DocumentKind, DocumentType, FamilyLink, LinkStatus, LinkTerm
 from .services import AGREEMENT_VERSION
 
 # A minimal valid PDF, standing in for a signed commitment letter.
@@ -67,4 +67,6 @@ def seed() -> None:
             document_sha256=hashlib.sha256(DEMO_PDF).hexdigest(),
             reviewed_by=reviewer,
             reviewed_at=now,
+            term=LinkTerm.UNTIL_ENDED,
+            relative_confirmed_at=now,
         )

@@ -1,34 +1,29 @@
-"""Reads for family links. Every read of member-owned data (balance, records)
-goes through ``portal.access.person_for_viewer``; these selectors read links."""
+"""Reads for family links. Who may see or do what is decided by the ``access``
+app; every read of member-owned data goes through it."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from django.db.models import Q, QuerySet
-from django.http import Http404
 
 from accounts.selectors import pocket_balances
 from claims.selectors import expenses_for
-from members.models import InsuranceType, InsuredPerson
+from members.models import InsuredPerson
 from payments.selectors import contributions_for
-from portal.security import user_is_verified
 
 from .models import FamilyLink, LinkStatus
 
-SCOPE_FIELDS = {"balance": "scope_balance", "records": "scope_records", "pay": "scope_pay"}
 
-
-def user_holds_scope(user, person: InsuredPerson, scope: str) -> bool:
-    """The rule registered with portal.access: an approved link from ``person``
-    to the user's own insured person, with ``scope`` granted. Checked on every
-    request, so an ended link stops access at once."""
-    field = SCOPE_FIELDS.get(str(scope))
-    if field is None or not user.is_authenticated:
-        return False
-    return FamilyLink.objects.filter(
-        member=person, relative__user=user, status=LinkStatus.APPROVED, **{field: True}
-    ).exists()
+def relatives_ever_linked(person: InsuredPerson) -> list[tuple[int, str]]:
+    """(person id, name) of every relative ``person`` ever asked to link, in
+    any state: the access log's "who" filter (ADR 0018)."""
+    return list(
+        FamilyLink.objects.filter(member=person)
+        .values_list("relative_id", "relative__name")
+        .distinct()
+        .order_by("relative__name", "relative_id")
+    )
 
 
 def links_granted_by(person: InsuredPerson) -> QuerySet[FamilyLink]:
@@ -44,60 +39,32 @@ def links_received_by(person: InsuredPerson) -> QuerySet[FamilyLink]:
 
 
 def grants_for_user(user) -> list[FamilyLink]:
-    """Approved links whose relative is the signed-in user: the accounts they may switch to."""
+    """Links in effect whose relative is the signed-in user: the accounts they may switch to."""
     if not user.is_authenticated:
         return []
     return list(
-        FamilyLink.objects.filter(relative__user=user, status=LinkStatus.APPROVED)
+        FamilyLink.objects.in_effect()
+        .filter(relative__user=user)
         .select_related("member")
         .order_by("id")
     )
 
 
-def grant_for(user, member_id) -> FamilyLink | None:
-    try:
-        member_id = int(member_id)
-    except (TypeError, ValueError):
-        return None
-    if not user.is_authenticated:
-        return None
-    return (
-        FamilyLink.objects.filter(
-            relative__user=user, member_id=member_id, status=LinkStatus.APPROVED
-        )
-        .select_related("member")
-        .first()
-    )
-
-
-def _reviewing_staff(user) -> bool:
-    """Staff who passed the one-time-code step (portal.security)."""
-    return user.is_staff and user_is_verified(user)
-
-
 def link_for_user(user, link_id) -> FamilyLink:
-    """A link the user may see: its member, its relative, or staff. 404 otherwise."""
-    try:
-        link = FamilyLink.objects.select_related(
-            "member", "relative", "member__user", "relative__user", "reviewed_by"
-        ).get(pk=int(link_id))
-    except (FamilyLink.DoesNotExist, TypeError, ValueError):
-        raise Http404 from None
-    if not user.is_authenticated or not user.is_active:
-        raise Http404
-    if user.pk in (link.member.user_id, link.relative.user_id):
-        return link
-    if _reviewing_staff(user):
-        return link
-    raise Http404
+    """A link the user may see (its member, its relative, verified staff); 404
+    otherwise. Decided by ``access.lookups.link_access``."""
+    from access.lookups import link_access
+    from access.viewer import viewer_of_user
+
+    return link_access(viewer_of_user(user), link_id).require()
 
 
 def document_for_user(user, link_id) -> FamilyLink:
-    """The document may be read by the member who uploaded it and by staff only."""
-    link = link_for_user(user, link_id)
-    if link.member.user_id == user.pk or _reviewing_staff(user):
-        return link
-    raise Http404
+    """The link whose document the user may read (the member, verified staff)."""
+    from access.lookups import document_access
+    from access.viewer import viewer_of_user
+
+    return document_access(viewer_of_user(user), link_id).require_document()
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -132,35 +99,32 @@ def review_queue(*, after: str | None = None, limit: int = 20) -> tuple[list[Fam
 
 
 def payment_grants_for(*, patient: InsuredPerson) -> list[FamilyLink]:
-    """Approved links letting ``patient`` pay from a member's prior-years surplus.
+    """Links letting ``patient`` pay from a member's surplus now: decided by
+    ``access.lookups.payment_grants_for`` (``access.rules.pay_eligible``)."""
+    from access.lookups import payment_grants_for as decided
 
-    Only members with a personal account (employee or retiree) insured in the
-    patient's province qualify (family mutual assistance). Callers apply
-    ``pay_yearly_cap_fen`` (None = no cap).
-    """
-    links = (
-        FamilyLink.objects.filter(
-            relative=patient,
-            status=LinkStatus.APPROVED,
-            scope_pay=True,
-            member__insurance_type__in=[InsuranceType.EMPLOYEE, InsuranceType.RETIRED],
-            member__insured_region__startswith=patient.province_code,
-        )
+    return decided(patient=patient)
+
+
+def awaiting_my_confirmation(person: InsuredPerson) -> list[FamilyLink]:
+    """Requests naming ``person`` as the relative that wait for their confirmation."""
+    return list(
+        FamilyLink.objects.awaiting_confirmation()
+        .filter(relative=person)
         .select_related("member")
         .order_by("id")
     )
-    return list(links)
 
 
 def pocket_balances_of(person: InsuredPerson):
     """The ledger's balances for ``person``. The caller must have obtained
-    ``person`` through person_for_viewer."""
+    ``person`` through access (person_access)."""
     return pocket_balances(person)
 
 
 def records_of(person: InsuredPerson, *, limit: int = 20) -> dict:
     """Latest contributions and expenses of ``person``. The caller must have
-    obtained ``person`` through person_for_viewer with scope ``records``."""
+    obtained ``person`` through access (person_access) with scope ``records``."""
     return {
         "contributions": contributions_for(person, limit=limit),
         "expenses": expenses_for(person, limit=limit),

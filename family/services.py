@@ -4,7 +4,7 @@ Status moves only forward: pending -> approved | rejected, approved/pending ->
 ended. Each move is one conditional UPDATE (``WHERE status = <expected>``), so
 two staff deciding the same link at once cannot both win; the loser gets a
 Conflict. Every move is recorded in the audit trail; e-mail goes out only after
-the transaction commits.
+the transaction commits (the notifications outbox reads the audit events).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import logging
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -29,12 +28,22 @@ from members.selectors import person_by_id_number
 from portal.errors import ApplicationError, Conflict
 
 from . import uploads
-from .models import OPEN_STATUSES, DocumentKind, FamilyLink, LinkStatus, Relationship
+from .models import (
+    ADULT_AGE,
+    OPEN_STATUSES,
+    TERM_YEARS,
+    DocumentKind,
+    FamilyLink,
+    LinkStatus,
+    LinkTerm,
+    Relationship,
+)
+from .policy import FamilyPolicy, may_share_with, relationship_policy_for
 
 logger = logging.getLogger(__name__)
 
 # Bump when the text of the reminder/agreement (templates/family/agreement.html) changes.
-AGREEMENT_VERSION = "2026-11-v1"
+AGREEMENT_VERSION = "2026-11-v2"
 MARRIAGE_MIN_AGE = 20  # the lower of the two legal ages
 
 
@@ -66,6 +75,29 @@ def check_relationship(
             % {"date": relative_birth.isoformat()},
             "relationship_mismatch",
         )
+    older = (Relationship.GRANDPARENT_PATERNAL, Relationship.GRANDPARENT_MATERNAL)
+    younger = (Relationship.GRANDCHILD_PATERNAL, Relationship.GRANDCHILD_MATERNAL)
+    if relationship in older and relative_birth >= member_birth:
+        raise _field_error(
+            "relationship",
+            _(
+                "A grandparent must be born before the member; the identity number says "
+                "%(date)s, which is not before the member's birth date."
+            )
+            % {"date": relative_birth.isoformat()},
+            "relationship_mismatch",
+        )
+    if relationship in younger and relative_birth <= member_birth:
+        raise _field_error(
+            "relationship",
+            _(
+                "A grandchild must be born after the member; the identity number says "
+                "%(date)s, which is not after the member's birth date."
+            )
+            % {"date": relative_birth.isoformat()},
+            "relationship_mismatch",
+        )
+    # Siblings: no check (twins, half-siblings decades apart: any dates fit).
     if relationship == Relationship.SPOUSE:
         for who, birth in (("relative", relative_birth), ("member", member_birth)):
             age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
@@ -76,6 +108,49 @@ def check_relationship(
                     else _("The member is %(age)s years old, too young to have a spouse.")
                 )
                 raise _field_error("relationship", msg % {"age": age}, "relationship_mismatch")
+
+
+def age_on(birth: dt.date, day: dt.date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def check_policy_allows(*, policy: FamilyPolicy, relationship: str, today: dt.date) -> None:
+    """The region's rules in force today must name the relationship."""
+    if policy.allows(relationship):
+        return
+    allowed = ", ".join(str(label) for _v, label in policy.relationship_choices())
+    message = _(
+        "The family mutual-assistance rules of your region in force on %(date)s do not "
+        "include “%(relationship)s”. Relatives who qualify: %(allowed)s."
+    ) % {
+        "date": today.isoformat(),
+        "relationship": Relationship(relationship).label,
+        "allowed": allowed or _("none"),
+    }
+    raise _field_error("relationship", message, "relationship_not_allowed")
+
+
+def check_term(*, policy: FamilyPolicy, term: str) -> None:
+    if term not in LinkTerm.values:
+        raise _field_error(
+            "term", _("Choose one year, three years or until you end it."), "invalid_term"
+        )
+    if not policy.allows_term(term):
+        raise _field_error(
+            "term",
+            _(
+                "The rules of your region do not allow a link without an end date: "
+                "choose one year or three years."
+            ),
+            "term_not_allowed",
+        )
+
+
+def add_years(when: dt.datetime, years: int) -> dt.datetime:
+    try:
+        return when.replace(year=when.year + years)
+    except ValueError:  # 29 February
+        return when.replace(year=when.year + years, day=28)
 
 
 def check_mutual_assistance(*, member: InsuredPerson) -> None:
@@ -160,7 +235,14 @@ _NOBODY = "\x00"
 
 
 def _verify_relative(
-    *, member: InsuredPerson, actor, number, name: str, scope_pay: bool, request
+    *,
+    member: InsuredPerson,
+    actor,
+    number,
+    name: str,
+    scope_pay: bool,
+    request,
+    crosses: bool = False,
 ) -> InsuredPerson:
     """The relative must already be in the register, under this name (and, to
     pay, insured in the member's province). One refusal for every miss: the
@@ -183,8 +265,12 @@ def _verify_relative(
     person = person_by_id_number(number.value)
     on_record = person.name if person is not None else _NOBODY
     name_ok = hmac.compare_digest(on_record.encode(), name.encode())
+    # access.rules.pay_refusal's rule, with the policy read up front (``crosses``)
+    # so that a miss costs the same queries whatever it is.
     region_ok = not scope_pay or (
-        person is not None and person.province_code == member.province_code
+        person is not None
+        and member.has_personal_account
+        and (crosses or person.province_code == member.province_code)
     )
     if person is not None and name_ok and region_ok:
         cache.decr(key)
@@ -214,7 +300,10 @@ def link_request(
     scope_pay: bool,
     pay_yearly_cap_fen: int | None,
     document_kind: str,
+    scope_errands: bool = False,
     document,
+    term: str = LinkTerm.ONE_YEAR,
+    today: dt.date | None = None,
     request=None,
 ) -> FamilyLink:
     """A member adds a relative who is already insured; the link waits for
@@ -245,17 +334,21 @@ def link_request(
         number = parse_id_number(id_number)
     except ValidationError as exc:
         raise _field_error("id_number", exc.messages[0], exc.code or "invalid") from None
+    today = today or timezone.localdate()
     if relationship not in Relationship.values:
         raise _field_error(
-            "relationship", _("Choose spouse, parent or child."), "invalid_relationship"
+            "relationship", _("Choose the relative's relationship to you."), "invalid_relationship"
         )
+    policy = relationship_policy_for(region=member.insured_region, today=today)
+    check_policy_allows(policy=policy, relationship=relationship, today=today)
+    check_term(policy=policy, term=term)
     if document_kind not in DocumentKind.values:
         raise _field_error(
             "document_kind",
             _("Choose a personal commitment letter or a power of attorney."),
             "invalid",
         )
-    if not (scope_balance or scope_records or scope_pay):
+    if not (scope_balance or scope_records or scope_pay or scope_errands):
         raise _field_error("scopes", _("Choose at least one thing the relative may do."))
     if pay_yearly_cap_fen is not None:
         if not scope_pay:
@@ -272,14 +365,20 @@ def link_request(
         member_birth=member.birth_date,
         relative_birth=number.birth_date,
         relationship=relationship,
-        today=timezone.localdate(),
+        today=today,
     )
     if scope_pay:
         check_mutual_assistance(member=member)
     doc = uploads.check_document(document)
 
     relative = _verify_relative(
-        member=member, actor=actor, number=number, name=name, scope_pay=scope_pay, request=request
+        member=member,
+        actor=actor,
+        number=number,
+        name=name,
+        scope_pay=scope_pay,
+        request=request,
+        crosses=policy.cross_province,  # read above: a miss costs the same queries
     )
     stored = uploads.store(doc)
     try:
@@ -291,9 +390,12 @@ def link_request(
                 scope_balance=scope_balance,
                 scope_records=scope_records,
                 scope_pay=scope_pay,
+                scope_errands=scope_errands,
                 pay_yearly_cap_fen=pay_yearly_cap_fen,
                 consent_version=AGREEMENT_VERSION,
                 consent_at=timezone.now(),
+                term=term,
+                relative_is_minor=age_on(number.birth_date, today) < ADULT_AGE,
                 document_kind=document_kind,
                 document_name=stored,
                 document_type=doc.content_type,
@@ -309,6 +411,8 @@ def link_request(
                     "relative": link.relative_id,
                     "relationship": relationship,
                     "scopes": link.scopes(),
+                    "term": term,
+                    "relative_is_minor": link.relative_is_minor,
                     "consent_version": AGREEMENT_VERSION,
                     "consent_at": link.consent_at.isoformat(),
                     "document_sha256": doc.sha256,
@@ -321,50 +425,38 @@ def link_request(
     return link
 
 
-def _notify_member(link: FamilyLink) -> None:
-    member = InsuredPerson.objects.select_related("user").get(pk=link.member_id)
-    email = member.user.email if member.user_id else ""
-    if not email:
-        return
-    relative = link.relative.name
-    if link.status == LinkStatus.APPROVED:
-        subject = _("Your family link was approved")
-        body = _(
-            "Your request to link %(relative)s to your medical insurance account was approved."
-        ) % {"relative": relative}
-    else:
-        subject = _("Your family link was rejected")
-        body = _(
-            "Your request to link %(relative)s to your medical insurance account was "
-            "rejected. Reason: %(reason)s"
-        ) % {"relative": relative, "reason": link.reason}
-    try:
-        send_mail(subject, body, None, [email])
-    except Exception:  # the decision stands even if the mail server is down
-        logger.exception("could not e-mail member %s about link %s", member.pk, link.pk)
-
-
 def _decide(*, link_id: int, reviewer, status: str, reason: str, request) -> FamilyLink:
     if not reviewer.is_staff:
         raise ApplicationError(_("Only staff review family links."), status_code=403)
+    now = timezone.now()
+    extra = {}
+    if status == LinkStatus.APPROVED:
+        # The term runs from the approval (docs/adr/0017).
+        term = FamilyLink.objects.filter(pk=link_id).values_list("term", flat=True).first()
+        years = TERM_YEARS.get(term) if term else None
+        extra["expires_at"] = add_years(now, years) if years else None
     with transaction.atomic():
         changed = FamilyLink.objects.filter(pk=link_id, status=LinkStatus.PENDING).update(
-            status=status, reviewed_by=reviewer, reviewed_at=timezone.now(), reason=reason
+            status=status, reviewed_by=reviewer, reviewed_at=now, reason=reason, **extra
         )
         if changed != 1:
             raise Conflict(
                 _("This request has already been decided or withdrawn."), code="already_decided"
             )
         link = FamilyLink.objects.select_related("member", "relative").get(pk=link_id)
+        detail = {"reason": reason, "relative": link.relative_id}
+        if status == LinkStatus.APPROVED:
+            detail["expires_at"] = link.expires_at.isoformat() if link.expires_at else None
         audit_record(
             actor=reviewer,
             action=f"family.link.{'approve' if status == LinkStatus.APPROVED else 'reject'}",
             subject_person=link.member,
             target=link,
-            detail={"reason": reason, "relative": link.relative_id},
+            detail=detail,
             request=request,
         )
-        transaction.on_commit(lambda: _notify_member(link))
+        # The member (and the relative) are told by the notifications outbox,
+        # from this audit event, after commit (docs/adr/0016).
     return link
 
 
@@ -390,7 +482,7 @@ def link_reject(*, link_id: int, reviewer, reason: str, request=None) -> FamilyL
 def link_end(*, link: FamilyLink, user, request=None) -> FamilyLink:
     """The member revokes (or withdraws a pending request) or the relative leaves.
 
-    Access ends at once: portal.access re-checks the link on every request."""
+    Access ends at once: the access layer re-checks the links in effect on every request."""
     if user.pk == link.member.user_id:
         action = "family.link.revoke"
     elif user.pk == link.relative.user_id:
@@ -439,10 +531,10 @@ def counter_lookup(
         people[field] = person
     member, relative = people["member_id_number"], people["relative_id_number"]
     link = (
-        FamilyLink.objects.filter(
+        FamilyLink.objects.in_effect()
+        .filter(
             member=member,
             relative=relative,
-            status=LinkStatus.APPROVED,
             document_kind=DocumentKind.POWER_OF_ATTORNEY,
         )
         .select_related("member", "relative")
@@ -466,3 +558,286 @@ def counter_lookup(
         request=request,
     )
     return member, link
+
+
+# --- The relative's consent, expiry, renewal and changes (docs/adr/0017) -----
+
+
+def _link_row(link_id: int) -> FamilyLink:
+    return FamilyLink.objects.select_related("member", "relative").get(pk=link_id)
+
+
+def _require_relative(link: FamilyLink, user) -> None:
+    if user.pk != link.relative.user_id:
+        raise ApplicationError(
+            _("Only the relative named in this link can confirm or decline it."),
+            status_code=403,
+        )
+
+
+def _require_member(link: FamilyLink, user) -> None:
+    if user.pk != link.member.user_id:
+        raise ApplicationError(
+            _("Only the member who added the relative can change this link."), status_code=403
+        )
+
+
+def link_confirm(*, link: FamilyLink, user, request=None) -> FamilyLink:
+    """The adult relative confirms in their own account: from now on (once
+    staff have approved too) the link is in effect."""
+    _require_relative(link, user)
+    if link.relative_is_minor:
+        raise ApplicationError(
+            _("This link rests on the document and the staff review; it needs no confirmation."),
+            code="minor_no_confirmation",
+        )
+    with transaction.atomic():
+        changed = FamilyLink.objects.filter(
+            pk=link.pk, status__in=OPEN_STATUSES, relative_confirmed_at__isnull=True
+        ).update(relative_confirmed_at=timezone.now())
+        if changed != 1:
+            raise Conflict(
+                _("This request has already been confirmed, declined or ended."),
+                code="already_confirmed",
+            )
+        link = _link_row(link.pk)
+        audit_record(
+            actor=user,
+            action="family.link.confirm",
+            subject_person=link.member,
+            target=link,
+            detail={"relative": link.relative_id, "status": link.status},
+            request=request,
+        )
+    return link
+
+
+def link_decline(*, link: FamilyLink, user, request=None) -> FamilyLink:
+    """The relative declines a request they have not confirmed: it ends and
+    never takes effect."""
+    _require_relative(link, user)
+    now = timezone.now()
+    with transaction.atomic():
+        changed = FamilyLink.objects.filter(
+            pk=link.pk, status__in=OPEN_STATUSES, relative_confirmed_at__isnull=True
+        ).update(status=LinkStatus.DECLINED, ended_by=user, ended_at=now)
+        if changed != 1:
+            raise Conflict(
+                _("This request has already been confirmed, declined or ended."),
+                code="already_confirmed",
+            )
+        link = _link_row(link.pk)
+        audit_record(
+            actor=user,
+            action="family.link.decline",
+            subject_person=link.member,
+            target=link,
+            detail={"relative": link.relative_id},
+            request=request,
+        )
+    return link
+
+
+def renewed_end(link: FamilyLink, now: dt.datetime | None = None) -> dt.datetime | None:
+    """Where a renewal would put the end date (None: nothing to renew)."""
+    years = TERM_YEARS.get(link.term)
+    if link.status != LinkStatus.APPROVED or link.expires_at is None or not years:
+        return None
+    return add_years(max(link.expires_at, now or timezone.now()), years)
+
+
+def link_renew(*, link: FamilyLink, user, now: dt.datetime | None = None, request=None):
+    """One more term, from the current end (or from now, if it has passed).
+    Recorded as ``family.link.renew``; the relative's confirmation stands."""
+    _require_member(link, user)
+    now = now or timezone.now()
+    link = _link_row(link.pk)
+    years = TERM_YEARS.get(link.term)
+    if link.status != LinkStatus.APPROVED or link.expires_at is None or not years:
+        raise ApplicationError(
+            _("Only an approved link with an end date can be renewed."), code="not_renewable"
+        )
+    # A renewal is a new term: the relationship must still qualify today.
+    today = timezone.localtime(now).date()
+    check_policy_allows(
+        policy=relationship_policy_for(region=link.member.insured_region, today=today),
+        relationship=link.relationship,
+        today=today,
+    )
+    before = link.expires_at
+    after = add_years(max(before, now), years)
+    with transaction.atomic():
+        changed = FamilyLink.objects.filter(
+            pk=link.pk, status=LinkStatus.APPROVED, expires_at=before
+        ).update(expires_at=after, renewed_at=now)
+        if changed != 1:
+            raise Conflict(_("This link changed meanwhile; please look again."), code="changed")
+        audit_record(
+            actor=user,
+            action="family.link.renew",
+            subject_person=link.member,
+            target=link,
+            detail={
+                "relative": link.relative_id,
+                "term": link.term,
+                "before": {"expires_at": before.isoformat()},
+                "after": {"expires_at": after.isoformat()},
+                "was_expired": before <= now,
+            },
+            request=request,
+        )
+    return _link_row(link.pk)
+
+
+def _grant_state(link: FamilyLink) -> dict:
+    return {
+        "scopes": link.scopes(),
+        "pay_yearly_cap_fen": link.pay_yearly_cap_fen,
+    }
+
+
+def removed_scopes(
+    link: FamilyLink, *, scope_balance: bool, scope_records: bool, scope_pay: bool
+) -> list[str]:
+    """The scopes a change would take away (asked to confirm first)."""
+    new = {"balance": scope_balance, "records": scope_records, "pay": scope_pay}
+    return [s for s in link.scopes() if not new[s]]
+
+
+def link_change(
+    *,
+    link: FamilyLink,
+    user,
+    scope_balance: bool,
+    scope_records: bool,
+    scope_pay: bool,
+    pay_yearly_cap_fen: int | None,
+    request=None,
+) -> FamilyLink:
+    """The member changes what the relative may do, without ending the link.
+    One conditional UPDATE (the link must still be open and unchanged since it
+    was read); takes effect on the next request; recorded with before/after."""
+    _require_member(link, user)
+    if not (scope_balance or scope_records or scope_pay):
+        raise _field_error("scopes", _("Choose at least one thing the relative may do."))
+    if not scope_pay:
+        pay_yearly_cap_fen = None
+    elif pay_yearly_cap_fen is not None and pay_yearly_cap_fen <= 0:
+        raise _field_error("pay_yearly_cap", _("A yearly cap must be more than zero."))
+    link = _link_row(link.pk)
+    if scope_pay and not link.scope_pay:
+        check_mutual_assistance(member=link.member)
+        if not may_share_with(link.member, link.relative):
+            raise _field_error(
+                "scope_pay",
+                _(
+                    "The relative is insured in another province and the rules of your "
+                    "region do not allow sharing across provinces."
+                ),
+                "pay_not_allowed",
+            )
+    before = _grant_state(link)
+    with transaction.atomic():
+        changed = FamilyLink.objects.filter(
+            pk=link.pk,
+            status__in=OPEN_STATUSES,
+            scope_balance=link.scope_balance,
+            scope_records=link.scope_records,
+            scope_pay=link.scope_pay,
+            pay_yearly_cap_fen=link.pay_yearly_cap_fen,
+        ).update(
+            scope_balance=scope_balance,
+            scope_records=scope_records,
+            scope_pay=scope_pay,
+            pay_yearly_cap_fen=pay_yearly_cap_fen,
+        )
+        if changed != 1:
+            raise Conflict(
+                _("This link has ended or changed meanwhile; please look again."), code="changed"
+            )
+        link = _link_row(link.pk)
+        after = _grant_state(link)
+        if after == before:
+            return link  # nothing changed: nothing to record
+        audit_record(
+            actor=user,
+            action="family.link.change",
+            subject_person=link.member,
+            target=link,
+            detail={"relative": link.relative_id, "before": before, "after": after},
+            request=request,
+        )
+    return link
+
+
+REMINDER_DAYS = 30
+
+
+def links_remind_expiring(*, now: dt.datetime | None = None) -> int:
+    """Record ``family.link.expiry_reminder`` for every link in effect ending
+    within 30 days, once per link and end date (a conditional UPDATE claims
+    it; a renewal sets a new end date, which gets its own reminder)."""
+    now = now or timezone.now()
+    due = (
+        FamilyLink.objects.in_effect(now)
+        .filter(expires_at__lte=now + dt.timedelta(days=REMINDER_DAYS))
+        .exclude(reminded_for=models.F("expires_at"))
+        .values_list("pk", "expires_at")
+    )
+    done = 0
+    for pk, expires_at in list(due):
+        with transaction.atomic():
+            claimed = (
+                FamilyLink.objects.filter(pk=pk, expires_at=expires_at, status=LinkStatus.APPROVED)
+                .exclude(reminded_for=expires_at)
+                .update(reminded_for=expires_at)
+            )
+            if claimed != 1:
+                continue
+            link = _link_row(pk)
+            audit_record(
+                actor=None,
+                action="family.link.expiry_reminder",
+                subject_person=link.member,
+                target=link,
+                detail={
+                    "relative": link.relative_id,
+                    "expires_at": expires_at.isoformat() if expires_at else None,
+                },
+            )
+            done += 1
+    return done
+
+
+def links_record_expired(*, now: dt.datetime | None = None) -> int:
+    """Record ``family.link.expired`` once per link and end date. Access
+    already stopped at the end date (``in_effect``); this only writes it down."""
+    now = now or timezone.now()
+    due = (
+        FamilyLink.objects.filter(status=LinkStatus.APPROVED, expires_at__lte=now)
+        .exclude(expiry_recorded_for=models.F("expires_at"))
+        .values_list("pk", "expires_at")
+    )
+    done = 0
+    for pk, expires_at in list(due):
+        with transaction.atomic():
+            claimed = (
+                FamilyLink.objects.filter(pk=pk, expires_at=expires_at, status=LinkStatus.APPROVED)
+                .exclude(expiry_recorded_for=expires_at)
+                .update(expiry_recorded_for=expires_at)
+            )
+            if claimed != 1:
+                continue
+            link = _link_row(pk)
+            audit_record(
+                actor=None,
+                action="family.link.expired",
+                subject_person=link.member,
+                target=link,
+                detail={
+                    "relative": link.relative_id,
+                    "expires_at": expires_at.isoformat() if expires_at else None,
+                },
+            )
+            done += 1
+    return done

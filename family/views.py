@@ -1,5 +1,5 @@
 """HTML pages for family accounts. Thin: validate input, call one service or
-selector, render. Member-owned data is read only through person_for_viewer."""
+selector, render. Who may see or do what is asked of the ``access`` app."""
 
 from __future__ import annotations
 
@@ -18,16 +18,26 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from access.lookups import (
+    document_for_request,
+    grant_from,
+    link_access,
+    link_for_request,
+    person_for_request,
+)
+from access.middleware import NotVisible
+from access.rules import Scope
+from access.viewer import viewer_for
 from audit.services import audit_record, audit_view
 from members.selectors import person_for_user
-from portal.access import Scope, person_for_viewer
 from portal.errors import ApplicationError
 from portal.security import staff_required
 from portal.uploads import upload_cap
 
 from . import selectors, services, uploads
-from .forms import CounterForm, LinkRequestForm, RejectForm
+from .forms import ChangeForm, CounterForm, LinkRequestForm, RejectForm
 from .models import DocumentType
+from .policy import relationship_policy_for
 
 EXTENSIONS = {DocumentType.PDF: "pdf", DocumentType.JPEG: "jpg", DocumentType.PNG: "png"}
 
@@ -52,6 +62,7 @@ def index(request):
     person = person_for_user(request.user)
     granted = list(selectors.links_granted_by(person)) if person else []
     received = list(selectors.links_received_by(person)) if person else []
+    grants = selectors.grants_for_user(request.user)
     return render(
         request,
         "family/index.html",
@@ -59,7 +70,9 @@ def index(request):
             "person": person,
             "granted": granted,
             "received": received,
-            "grants": selectors.grants_for_user(request.user),
+            "grants": grants,
+            "in_effect": {link.pk for link in grants},
+            "awaiting": selectors.awaiting_my_confirmation(person) if person else [],
         },
     )
 
@@ -73,8 +86,12 @@ def add(request):
         raise PermissionDenied
     kept = _kept_document(request)
     upload = request.FILES.get("document")
+    policy = relationship_policy_for(region=person.insured_region)
     form = LinkRequestForm(
-        request.POST or None, request.FILES or None, has_kept_document=kept is not None
+        request.POST or None,
+        request.FILES or None,
+        has_kept_document=kept is not None,
+        policy=policy,
     )
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -91,9 +108,11 @@ def add(request):
                 scope_balance=data["scope_balance"],
                 scope_records=data["scope_records"],
                 scope_pay=data["scope_pay"],
+                scope_errands=data["scope_errands"],
                 pay_yearly_cap_fen=data["pay_yearly_cap"],
                 document_kind=data["document_kind"],
                 document=upload or _kept_upload(kept),
+                term=data["term"],
                 request=request,
             )
         except ApplicationError as exc:
@@ -101,7 +120,14 @@ def add(request):
             status = exc.status_code if exc.status_code == 429 else 400
         else:
             _forget_kept_document(request)
-            messages.success(request, _("Your request was sent. Staff will review the document."))
+            if link.relative_is_minor:
+                done = _("Your request was sent. Staff will review the document.")
+            else:
+                done = _(
+                    "Your request was sent. Staff will review the document, and the "
+                    "relative must confirm it in their own account before it takes effect."
+                )
+            messages.success(request, done)
             return redirect("family:link", pk=link.pk)
     elif request.method == "POST":
         status = 400
@@ -110,7 +136,7 @@ def add(request):
     return render(
         request,
         "family/add.html",
-        {"form": form, "kept": kept, "kept_minutes": KEPT_SECONDS // 60},
+        {"form": form, "kept": kept, "kept_minutes": KEPT_SECONDS // 60, "policy": policy},
         status=status,
     )
 
@@ -170,15 +196,17 @@ def _forget_kept_document(request) -> None:
 @login_required
 @require_GET
 def link_detail(request, pk: int):
-    link = selectors.link_for_user(request.user, pk)
+    access = link_access(viewer_for(request), pk)
+    link = access.require()
     return render(
         request,
         "family/link.html",
         {
             "link": link,
-            "is_member": link.member.user_id == request.user.pk,
-            "is_relative": link.relative.user_id == request.user.pk,
-            "show_document": request.user.is_staff or link.member.user_id == request.user.pk,
+            "is_member": access.is_member,
+            "is_relative": access.is_relative,
+            "show_document": access.may_see_document,
+            "shows_id_number": access.shows_id_number,
         },
     )
 
@@ -189,7 +217,7 @@ def link_end(request, pk: int):
     """Ending a link cannot be undone (a new request and review would be
     needed): GET, or a POST without ``confirm``, shows what ending means and
     asks once more; the confirming POST ends it."""
-    link = selectors.link_for_user(request.user, pk)
+    link = link_for_request(request, pk)
     if request.method == "GET" or request.POST.get("confirm") != "yes":
         is_member = link.member.user_id == request.user.pk
         return render(
@@ -208,13 +236,133 @@ def link_end(request, pk: int):
     return redirect("family:index")
 
 
+@login_required
+@require_GET
+def confirmations(request):
+    """Requests naming me as the relative that wait for my confirmation."""
+    person = person_for_user(request.user)
+    awaiting = selectors.awaiting_my_confirmation(person) if person else []
+    return render(request, "family/confirmations.html", {"awaiting": awaiting})
+
+
+def _refused(request, exc: ApplicationError):
+    if exc.status_code == 403:
+        raise PermissionDenied from None
+    messages.error(request, exc.message)
+
+
+@login_required
+@require_POST
+def link_confirm(request, pk: int):
+    link = selectors.link_for_user(request.user, pk)
+    try:
+        link = services.link_confirm(link=link, user=request.user, request=request)
+    except ApplicationError as exc:
+        _refused(request, exc)
+    else:
+        if link.status == "approved":
+            messages.success(request, _("Confirmed. The link is in effect."))
+        else:
+            messages.success(
+                request, _("Confirmed. The link takes effect when staff have approved it.")
+            )
+    return redirect("family:link", pk=pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def link_decline(request, pk: int):
+    """Declining cannot be undone: a GET (or a POST without ``confirm``) asks once more."""
+    link = selectors.link_for_user(request.user, pk)
+    person = viewer_for(request).person
+    if person is None or link.relative_id != person.pk or link.relative_confirmed_at is not None:
+        # Only the relative named, and only before confirming, may decline.
+        raise PermissionDenied
+    if request.method == "GET" or request.POST.get("confirm") != "yes":
+        return render(request, "family/decline_confirm.html", {"link": link})
+    try:
+        services.link_decline(link=link, user=request.user, request=request)
+    except ApplicationError as exc:
+        _refused(request, exc)
+    else:
+        messages.success(request, _("Declined. The link will never take effect."))
+    return redirect("family:index")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def link_renew(request, pk: int):
+    """One click, confirmed: GET shows the new end date, the POST with ``confirm`` renews."""
+    link = selectors.link_for_user(request.user, pk)
+    if link.member.user_id != request.user.pk:
+        raise PermissionDenied
+    if request.method == "GET" or request.POST.get("confirm") != "yes":
+        return render(
+            request,
+            "family/renew_confirm.html",
+            {"link": link, "new_end": services.renewed_end(link)},
+        )
+    try:
+        services.link_renew(link=link, user=request.user, request=request)
+    except ApplicationError as exc:
+        _refused(request, exc)
+    else:
+        messages.success(request, _("Renewed. The link now runs one more term."))
+    return redirect("family:link", pk=pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def link_change(request, pk: int):
+    """The member changes the scopes and the yearly cap. Taking a scope away
+    asks once more (``confirm``); the change counts from the next request."""
+    link = selectors.link_for_user(request.user, pk)
+    if link.member.user_id != request.user.pk or link.status not in ("pending", "approved"):
+        raise PermissionDenied
+    initial = {
+        "scope_balance": link.scope_balance,
+        "scope_records": link.scope_records,
+        "scope_pay": link.scope_pay,
+        "pay_yearly_cap": link.pay_yearly_cap_fen,
+    }
+    form = ChangeForm(request.POST or None, initial=initial)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        scopes = {k: data[k] for k in ("scope_balance", "scope_records", "scope_pay")}
+        removed = services.removed_scopes(link, **scopes)
+        if removed and request.POST.get("confirm") != "yes":
+            return render(
+                request,
+                "family/change_confirm.html",
+                {"link": link, "removed": removed, "data": data, "post": request.POST},
+            )
+        try:
+            services.link_change(
+                link=link,
+                user=request.user,
+                pay_yearly_cap_fen=data["pay_yearly_cap"],
+                request=request,
+                **scopes,
+            )
+        except ApplicationError as exc:
+            _form_error(form, exc)
+            status = 409 if exc.status_code == 409 else 400
+        else:
+            messages.success(request, _("Saved. The change counts from the next request."))
+            return redirect("family:link", pk=pk)
+    elif request.method == "POST":
+        status = 400
+    return render(request, "family/change.html", {"link": link, "form": form}, status=status)
+
+
 @never_cache
 @xframe_options_sameorigin
 @login_required
 @require_GET
 def document(request, pk: int):
     """The uploaded document, to the member who uploaded it and to staff only."""
-    return document_response(request, selectors.document_for_user(request.user, pk))
+    return document_response(request, document_for_request(request, pk))
 
 
 def document_response(request, link) -> FileResponse:
@@ -228,6 +376,7 @@ def document_response(request, link) -> FileResponse:
             action="family.document.view",
             subject_person=link.member,
             target=link,
+            detail={"as": "staff"},
             request=request,
         )
     response = FileResponse(fh, content_type=link.document_type)
@@ -248,7 +397,7 @@ def document_preview(request, pk: int):
     for reviewing staff only, through the same check as the document. The
     page shows it as an <img> (the portal's CSP allows no <object>), and
     rendering runs no document code (family/uploads.render_preview)."""
-    link = selectors.document_for_user(request.user, pk)
+    link = document_for_request(request, pk)
     if link.document_type != DocumentType.PDF:
         raise Http404
     try:
@@ -260,6 +409,7 @@ def document_preview(request, pk: int):
         action="family.document.preview",
         subject_person=link.member,
         target=link,
+        detail={"as": "staff"},
         request=request,
     )
     response = HttpResponse(image, content_type="image/png")
@@ -275,41 +425,15 @@ def switch(request):
     target = request.GET.get("person", "")
     if not target or target == "self":
         return redirect("home")
-    if selectors.grant_for(request.user, target) is None:
-        raise Http404
-    return redirect("family:view", person_id=int(target))
+    if grant_from(viewer_for(request), target) is None:
+        raise NotVisible
+    return redirect("dashboard:member", person_id=int(target))
 
 
-def _held_scopes(request, person_id) -> tuple[object, list[str]]:
-    """The person and the scopes the viewer holds on them, each through the one
-    permission layer (which audits every non-owner access)."""
-    person, held = None, []
-    for scope in (Scope.BALANCE, Scope.RECORDS, Scope.PAY):
-        try:
-            person = person_for_viewer(request.user, person_id, scope=scope, request=request)
-        except Http404:
-            continue
-        held.append(str(scope))
-    if person is None:
-        raise Http404
-    return person, held
-
-
-@login_required
 @require_GET
 def view_member(request, person_id: int):
-    """What a relative (or staff) may see of a member, and only that."""
-    person, held = _held_scopes(request, person_id)
-    grant = selectors.grant_for(request.user, person.pk)
-    context = {
-        "viewed": person,
-        "held": held,
-        "grant": grant,
-        "grants": selectors.grants_for_user(request.user),
-        "balances": selectors.pocket_balances_of(person) if "balance" in held else None,
-        "records": selectors.records_of(person) if "records" in held else None,
-    }
-    return render(request, "family/view.html", context)
+    """The old relative view: the one view of a member is /dashboard/<id>/."""
+    return redirect("dashboard:member", person_id=person_id)
 
 
 @staff_required
@@ -318,11 +442,20 @@ def review_queue(request):
     now = timezone.now()
     page, next_cursor = selectors.review_queue(after=request.GET.get("after"))
     items = [(link, now - link.created_at) for link in page]
+    # Member errands wait in the same queue, in their own section (ADR 0019).
+    from errands.views import review_context
+
+    errands = review_context()
     audit_view(  # the cards show both persons' names and identity numbers
         actor=request.user,
         action="family.review.list",
-        persons=[pk for link in page for pk in (link.member_id, link.relative_id)],
-        detail={"links": [link.pk for link in page]},
+        persons=[pk for link in page for pk in (link.member_id, link.relative_id)]
+        + [e.person_id for e in (*errands["errand_filings"], *errands["errand_chronic"])],
+        detail={
+            "links": [link.pk for link in page],
+            "filings": [f.pk for f in errands["errand_filings"]],
+            "chronic": [c.pk for c in errands["errand_chronic"]],
+        },
         request=request,
     )
     return render(
@@ -334,6 +467,7 @@ def review_queue(request):
             "first_page": not request.GET.get("after"),
             "reject_form": RejectForm(),
             "preview_pages": uploads.preview_max_pages(),
+            **errands,
         },
     )
 
@@ -349,7 +483,13 @@ def review_decide(request, pk: int):
     try:
         if decision == "approve":
             services.link_approve(link_id=pk, reviewer=request.user, request=request)
-            messages.success(request, _("Approved. The member will be told by e-mail."))
+            messages.success(
+                request,
+                _(
+                    "Approved. The member is told in their messages, and by e-mail if "
+                    "they confirmed an address."
+                ),
+            )
         elif decision == "reject":
             services.link_reject(
                 link_id=pk,
@@ -357,7 +497,13 @@ def review_decide(request, pk: int):
                 reason=reason,
                 request=request,
             )
-            messages.success(request, _("Rejected. The member will be told by e-mail."))
+            messages.success(
+                request,
+                _(
+                    "Rejected. The member is told in their messages, and by e-mail if "
+                    "they confirmed an address."
+                ),
+            )
         else:
             messages.error(request, _("Choose approve or reject."))
     except ApplicationError as exc:
@@ -385,9 +531,7 @@ def counter(request):
             _form_error(form, exc)
             status = 400 if exc.status_code == 400 else 403
         else:
-            person = person_for_viewer(
-                request.user, member.pk, scope=Scope.RECORDS, request=request
-            )
+            person = person_for_request(request, member.pk, Scope.RECORDS)
             result = {
                 "member": person,
                 "link": link,

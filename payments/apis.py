@@ -7,8 +7,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.fields import AmountApiField
-from portal.money import MAX_BASE_FEN, fen_to_yuan
+from portal.fields import YUAN_SCHEMA, AmountApiField, YuanField
+from portal.money import MAX_BASE_FEN
 
 from .selectors import calculate
 
@@ -26,18 +26,22 @@ class CalculatorInput(serializers.Serializer):
 class CalculatorOutput(serializers.Serializer):
     region = serializers.CharField()
     year = serializers.IntegerField()
-    declared_base = serializers.DecimalField(max_digits=12, decimal_places=2)
-    base = serializers.DecimalField(max_digits=12, decimal_places=2)
-    base_floor = serializers.DecimalField(max_digits=12, decimal_places=2)
-    base_cap = serializers.DecimalField(max_digits=12, decimal_places=2)
+    declared_base = YuanField(source="declared_base_fen")
+    base = YuanField(source="base_fen")
+    base_floor = YuanField(source="floor_fen")
+    base_cap = YuanField(source="cap_fen")
     clamped = serializers.BooleanField()
-    employer_rate = serializers.DecimalField(max_digits=5, decimal_places=4)
-    individual_rate = serializers.DecimalField(max_digits=5, decimal_places=4)
-    employer_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
-    individual_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
-    total = serializers.DecimalField(max_digits=12, decimal_places=2)
-    personal_account_credit = serializers.DecimalField(max_digits=12, decimal_places=2)
-    retiree_monthly_credit = serializers.DecimalField(max_digits=12, decimal_places=2)
+    employer_rate = serializers.DecimalField(
+        max_digits=5, decimal_places=4, help_text="a rate, not money: 0.0900 is 9%"
+    )
+    individual_rate = serializers.DecimalField(
+        max_digits=5, decimal_places=4, help_text="a rate, not money: 0.0200 is 2%"
+    )
+    employer_amount = YuanField(source="employer_fen")
+    individual_amount = YuanField(source="individual_fen")
+    total = YuanField(source="total_fen")
+    personal_account_credit = YuanField(source="credit_fen")
+    retiree_monthly_credit = YuanField(source="retiree_credit_fen")
 
 
 class CalculatorApi(APIView):
@@ -47,7 +51,7 @@ class CalculatorApi(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("base", float, required=True, description="yuan, e.g. 8000"),
+            OpenApiParameter("base", YUAN_SCHEMA, required=True, description="yuan, e.g. 8000.00"),
             OpenApiParameter("region", str, description="6-digit region code"),
             OpenApiParameter("year", int),
         ],
@@ -62,21 +66,4 @@ class CalculatorApi(APIView):
             region=data.get("region", settings.PORTAL_DEFAULT_REGION),
             year=data.get("year", timezone.localdate().year),
         )
-        return Response(
-            {
-                "region": q.region,
-                "year": q.year,
-                "declared_base": str(fen_to_yuan(q.declared_base_fen)),
-                "base": str(fen_to_yuan(q.base_fen)),
-                "base_floor": str(fen_to_yuan(q.floor_fen)),
-                "base_cap": str(fen_to_yuan(q.cap_fen)),
-                "clamped": q.clamped,
-                "employer_rate": str(q.employer_rate),
-                "individual_rate": str(q.individual_rate),
-                "employer_amount": str(fen_to_yuan(q.employer_fen)),
-                "individual_amount": str(fen_to_yuan(q.individual_fen)),
-                "total": str(fen_to_yuan(q.total_fen)),
-                "personal_account_credit": str(fen_to_yuan(q.credit_fen)),
-                "retiree_monthly_credit": str(fen_to_yuan(q.retiree_credit_fen)),
-            }
-        )
+        return Response(CalculatorOutput(q).data)

@@ -19,6 +19,7 @@ from portal.money import format_yuan
 
 from .models import ImportBatch, PolicyYear
 from .policy_data import load as load_policies
+from .policy_data import load_resident
 from .selectors import calculate
 from .services import COLUMNS, contributions_import
 
@@ -71,6 +72,7 @@ YEARS = range(FIRST_YEAR, LAST_PERIOD.year + 1)
 
 def setup() -> None:
     load_policies(PolicyYear)
+    load_resident(PolicyYear)
 
 
 def imported_on(year: int) -> dt.date:

@@ -46,6 +46,15 @@ class PolicyYear(models.Model):
         _("retiree monthly credit (fen)"),
         help_text=_("Fixed monthly credit to a retiree's personal account, from the pooled fund."),
     )
+    resident_individual_fen = models.BigIntegerField(
+        _("resident scheme: individual contribution (fen a year)"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "The urban-rural resident scheme's individual contribution for the year. Empty: a "
+            "relative's contribution for this region and year cannot be paid from a surplus."
+        ),
+    )
 
     class Meta:
         verbose_name = _("policy year")
@@ -76,6 +85,11 @@ class PolicyYear(models.Model):
                 ),
                 name="policy_rates_in_range",
             ),
+            models.CheckConstraint(
+                condition=models.Q(resident_individual_fen__isnull=True)
+                | models.Q(resident_individual_fen__gt=0),
+                name="policy_resident_amount_positive",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -85,6 +99,8 @@ class PolicyYear(models.Model):
 class Payer(models.TextChoices):
     EMPLOYER = "employer", _("Employer")
     INDIVIDUAL = "individual", _("Individual (flexible employment)")
+    # A relative's prior-years surplus paid it (resident scheme, docs/adr/0018).
+    RELATIVE = "relative", _("A relative's prior-years surplus")
 
 
 class ContributionStatus(models.TextChoices):
@@ -193,3 +209,67 @@ class Contribution(models.Model):
     @property
     def refund_key(self) -> str:
         return f"contribution:{self.pk}:refund"
+
+
+class ResidentContributionPayment(models.Model):
+    """A relative's urban-rural resident-scheme contribution for one year,
+    paid from a member's prior-years surplus (2024 rules; docs/adr/0018).
+
+    One per relative and year, whoever paid it. ``contribution`` is the
+    relative's paid record it created; ``ledger_txn`` moved the money (key
+    ``resident-contribution:<relative>:<year>``). ``submission`` is the
+    confirmation form's token: sending the same form again returns this row.
+    """
+
+    relative = models.ForeignKey(
+        "members.InsuredPerson",
+        on_delete=models.PROTECT,
+        related_name="resident_contributions_received",
+        verbose_name=_("relative"),
+    )
+    year = models.PositiveSmallIntegerField(_("year"))
+    member = models.ForeignKey(
+        "members.InsuredPerson",
+        on_delete=models.PROTECT,
+        related_name="resident_contributions_paid",
+        verbose_name=_("paid by"),
+    )
+    link = models.ForeignKey("family.FamilyLink", on_delete=models.PROTECT, related_name="+")
+    amount_fen = models.BigIntegerField(_("amount (fen)"))
+    contribution = models.OneToOneField(
+        Contribution, on_delete=models.PROTECT, related_name="family_payment"
+    )
+    ledger_txn = models.OneToOneField(
+        "accounts.JournalTransaction", on_delete=models.PROTECT, related_name="+"
+    )
+    submission = models.CharField(max_length=64, unique=True, editable=False)
+    paid_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("resident contribution paid from a surplus")
+        verbose_name_plural = _("resident contributions paid from a surplus")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["member", "-created_at"], name="resident_pay_member")]
+        constraints = [
+            models.UniqueConstraint(fields=["relative", "year"], name="resident_pay_once_a_year"),
+            models.CheckConstraint(
+                condition=models.Q(amount_fen__gt=0), name="resident_pay_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(member=models.F("relative")), name="resident_pay_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.relative_id} {self.year} paid by {self.member_id}"
+
+    @property
+    def ledger_key(self) -> str:
+        return resident_ledger_key(self.relative_id, self.year)
+
+
+def resident_ledger_key(relative_id: int, year: int) -> str:
+    return f"resident-contribution:{relative_id}:{year}"

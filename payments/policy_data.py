@@ -44,3 +44,20 @@ def load(PolicyYear) -> None:
                     "retiree_monthly_credit_fen": retiree,
                 },
             )
+
+
+# The urban-rural resident scheme's individual contribution (fen a year) in the
+# demo regions, for the years whose contributions a relative's prior-years
+# surplus may pay (the July 2024 national rules; docs/adr/0018). Illustrative:
+# the national minimum of those years. Years without an amount cannot be paid.
+RESIDENT_INDIVIDUAL_FEN = {2024: 40000, 2025: 40000, 2026: 40000}
+
+
+def load_resident(PolicyYear) -> None:
+    """Fill the resident amount of the demo regions' rows where it is empty
+    (a value staff entered in the admin is kept)."""
+    for region in DEMO_POLICIES:
+        for year, amount in RESIDENT_INDIVIDUAL_FEN.items():
+            PolicyYear.objects.filter(
+                region=region, year=year, resident_individual_fen__isnull=True
+            ).update(resident_individual_fen=amount)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils.translation import gettext as _
 
@@ -160,7 +160,7 @@ def contributions_for(
     ``(period, id)`` as ``after`` for the next page. One query.
 
     The caller has already checked the viewer may see ``person``
-    (``portal.access.person_for_viewer``)."""
+    (``access.lookups.person_access``)."""
     qs = Contribution.objects.filter(person=person)
     if year is not None:
         qs = qs.filter(period__year=year)
@@ -201,6 +201,58 @@ def latest_contributions(person: InsuredPerson, *, limit: int = 5) -> list[Recen
     with reading(Contribution).cursor() as cursor:  # the replica on member pages
         cursor.execute(_LATEST_CONTRIBUTIONS_SQL, [person.pk, limit])
         return [RecentContribution(*row) for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRow:
+    """A row of the payment record page (what its table shows)."""
+
+    id: int
+    period: dt.date
+    base_fen: int
+    employer_fen: int
+    individual_fen: int
+    credited_fen: int
+    payer: str
+    paid_on: dt.date | None
+    status: str
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
+def record_rows(
+    person: InsuredPerson,
+    *,
+    year: int | None = None,
+    status: str | None = None,
+    after: tuple[dt.date, int] | None = None,
+    limit: int = 50,
+) -> list[RecordRow]:
+    """``contributions_for`` as plain rows (same filter, order and keyset),
+    for the payment record page: one query on the (person, period, id) index,
+    no model instances."""
+    sql = [
+        "SELECT id, period, base_fen, employer_fen, individual_fen, credited_fen, payer, "
+        "paid_on, status FROM payments_contribution WHERE person_id = %s"
+    ]
+    params: list = [person.pk]
+    if year is not None:
+        sql.append("AND period >= %s AND period <= %s")
+        params += [dt.date(year, 1, 1), dt.date(year, 12, 31)]
+    if status is not None:
+        sql.append("AND status = %s")
+        params.append(status)
+    if after is not None:
+        period, pk = after
+        sql.append("AND (period < %s OR (period = %s AND id < %s))")
+        params += [period, period, pk]
+    sql.append("ORDER BY period DESC, id DESC LIMIT %s")
+    params.append(limit)
+    with reading(Contribution).cursor() as cursor:  # the replica on member pages
+        cursor.execute(" ".join(sql), params)
+        return [RecordRow(*row) for row in cursor.fetchall()]
 
 
 def monthly_totals(person: InsuredPerson, *, year: int) -> list[dict]:
@@ -252,11 +304,31 @@ class ContributionHistory:
 
 def contribution_history(person: InsuredPerson) -> ContributionHistory:
     """Cumulative paid months, the first and latest paid month and the months
-    in arrears, in one aggregate query."""
-    row = Contribution.objects.filter(person=person).aggregate(
-        months_paid=Count("id", filter=Q(status="paid")),
-        first_paid=Min("period", filter=Q(status="paid")),
-        last_paid=Max("period", filter=Q(status="paid")),
-        months_in_arrears=Count("id", filter=Q(status="arrears")),
+    in arrears, in one aggregate query (plain SQL: read on every dashboard
+    request, and compiling the ORM aggregate cost more than running it)."""
+    with reading(Contribution).cursor() as cursor:  # the replica on member pages
+        cursor.execute(_HISTORY_SQL, [person.pk])
+        months_paid, first_paid, last_paid, months_in_arrears = cursor.fetchone()
+    return ContributionHistory(
+        months_paid=months_paid or 0,
+        first_paid=_as_date(first_paid),
+        last_paid=_as_date(last_paid),
+        months_in_arrears=months_in_arrears or 0,
     )
-    return ContributionHistory(**row)
+
+
+# CASE rather than FILTER (...): the embedded default is SQLite.
+_HISTORY_SQL = (
+    "SELECT SUM(CASE WHEN status = 'paid' THEN 1 ELSE 0 END), "
+    "MIN(CASE WHEN status = 'paid' THEN period END), "
+    "MAX(CASE WHEN status = 'paid' THEN period END), "
+    "SUM(CASE WHEN status = 'arrears' THEN 1 ELSE 0 END) "
+    "FROM payments_contribution WHERE person_id = %s"
+)
+
+
+def _as_date(value) -> dt.date | None:
+    """SQLite hands a MIN/MAX of dates back as text."""
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value)
+    return value

@@ -196,8 +196,12 @@ def credit_postings(
     (for a retiree, whose credit comes from the pooled fund, the rest is
     negative). Zero postings are left out."""
     total = row.employer_fen + row.individual_fen
-    postings = [(receivable_id, -total), (pooled_id, total - row.credited_fen)]
+    postings: list[tuple[int, int]] = [
+        (receivable_id, -total),
+        (pooled_id, total - row.credited_fen),
+    ]
     if row.credited_fen:
+        assert current_id is not None  # a credit goes to an account that exists
         postings.append((current_id, row.credited_fen))
     return [(a, amt) for a, amt in postings if amt]
 
@@ -486,8 +490,9 @@ def _parse(lines: Iterable[str], outcome: ImportOutcome) -> list[_Parsed]:
                 id_problems[number] = None
             except ValidationError as exc:
                 id_problems[number] = " ".join(exc.messages)
-        if id_problems[number] is not None:
-            problems.append(("id_number", mask_id_number(number), id_problems[number]))
+        id_problem = id_problems[number]
+        if id_problem is not None:
+            problems.append(("id_number", mask_id_number(number), id_problem))
         raw_period = values["period"]
         if raw_period not in periods:
             found: list = []
@@ -521,8 +526,11 @@ def _parse(lines: Iterable[str], outcome: ImportOutcome) -> list[_Parsed]:
         if problems:
             problems_of.add(line, problems)
         else:
+            base, employer, individual = parsed_amounts
             valid.append(
-                _Parsed(line, number, period, *parsed_amounts, values["payer"], day, status)
+                _Parsed(
+                    line, number, period, base, employer, individual, values["payer"], day, status
+                )
             )
     return valid
 
@@ -781,6 +789,7 @@ def _write_portable(plan: _Plan, batch: ImportBatch) -> tuple[list[tuple[int, Ro
     done = [(obj.pk, r) for obj, r in zip(objs, plan.new, strict=True)]
     settled = 0
     for r in plan.settle:
+        assert r.contribution_id is not None  # a settled row names its record
         changed = Contribution.objects.filter(
             pk=r.contribution_id, status=ContributionStatus.ARREARS
         ).update(
@@ -969,6 +978,7 @@ def _refund(contribution_id: int) -> tuple[Contribution | None, str]:
 def _refund_rows(rows: list[Row], outcome: ImportOutcome) -> int:
     done = 0
     for row in rows:
+        assert row.contribution_id is not None  # a refund row names its record
         contribution, why = _refund(row.contribution_id)
         if contribution is None:
             outcome.problems.one(row.line, "status", row.status, why)
@@ -1245,6 +1255,16 @@ def contribution_refund(*, contribution_id: int, reason: str, actor, request=Non
                 _("Only a paid month can be refunded; this one is %(status)s.")
                 % {"status": contribution.get_status_display()},
                 code="not_paid",
+            )
+        if contribution.payer == Payer.RELATIVE:
+            # Its money came from a member's surplus, not through a credit: a
+            # plain refund would leave it in the resident fund (docs/adr/0018).
+            raise Conflict(
+                _(
+                    "This contribution was paid from a relative's prior-years surplus; "
+                    "it cannot be refunded here."
+                ),
+                code="paid_from_surplus",
             )
         refunded, why = _refund(contribution.pk)
         if refunded is None:

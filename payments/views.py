@@ -1,21 +1,27 @@
 """Pages: the contribution calculator (public), the staff import and the staff
-corrections of a month (arrears paid later, refunds)."""
+corrections of a month (arrears paid later, refunds), and a member paying a
+relative's resident-scheme contribution from their surplus (docs/adr/0018)."""
 
 from __future__ import annotations
 
+import secrets
+
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from family import resident
 from members.idnumber import normalise
-from members.selectors import persons_by_id_numbers
+from members.selectors import person_for_user, persons_by_id_numbers
 from portal.errors import ApplicationError
 from portal.security import staff_required
 
 from .forms import CalculatorForm, CorrectionForm, ImportForm
-from .models import Contribution, ContributionStatus, ImportBatch
+from .models import Contribution, ContributionStatus, ImportBatch, ResidentContributionPayment
 from .selectors import calculate
 from .services import (
     contribution_mark_paid,
@@ -160,3 +166,97 @@ def correction(request):
                 return redirect("payments:correction")
     status = 400 if form.errors else 200
     return render(request, "payments/correction.html", {"form": form}, status=status)
+
+
+# --- A relative's resident-scheme contribution (docs/adr/0018) -----------------
+
+
+def _member(request):
+    person = person_for_user(request.user)
+    if person is None:
+        raise Http404
+    return person
+
+
+def _choose(request, member, *, error: str = "", status: int = 200):
+    return render(
+        request,
+        "payments/resident_choose.html",
+        {
+            "choices": resident.choices_for(member),
+            "years": resident.payable_years(),
+            "paid": resident.paid_by_member(member, limit=10),
+            "error": error,
+            "selected_relative": request.GET.get("relative") or request.POST.get("relative"),
+            "selected_year": request.GET.get("year") or request.POST.get("year"),
+        },
+        status=status,
+    )
+
+
+@login_required
+@never_cache
+@require_GET
+def resident_choose(request):
+    """Choose the relative and the year; nothing is paid from this page."""
+    return _choose(request, _member(request))
+
+
+@login_required
+@never_cache
+@require_GET
+def resident_confirm(request):
+    """What paying would do, and the one button that pays (it cannot be undone)."""
+    member = _member(request)
+    try:
+        quote = resident.resident_contribution_quote(
+            member=member,
+            relative_id=request.GET.get("relative"),
+            year=request.GET.get("year"),
+        )
+    except ApplicationError as exc:
+        return _choose(request, member, error=exc.message, status=exc.status_code)
+    return render(
+        request,
+        "payments/resident_confirm.html",
+        {"quote": quote, "submission": secrets.token_hex(16)},
+    )
+
+
+@login_required
+@never_cache
+@require_POST
+def resident_pay(request):
+    member = _member(request)
+    if request.POST.get("confirm") != "yes":
+        return _choose(
+            request, member, error=_("Nothing was paid: confirm the payment first."), status=400
+        )
+    try:
+        payment, created = resident.resident_contribution_pay(
+            member=member,
+            actor=request.user,
+            relative_id=request.POST.get("relative"),
+            year=request.POST.get("year"),
+            submission=request.POST.get("submission"),
+            request=request,
+        )
+    except ApplicationError as exc:
+        return _choose(request, member, error=exc.message, status=exc.status_code)
+    if created:
+        messages.success(request, _("Paid. The contribution is recorded for your relative."))
+    return redirect("payments:resident_paid", pk=payment.pk)
+
+
+@login_required
+@never_cache
+@require_GET
+def resident_paid(request, pk: int):
+    """The receipt: to the member who paid only."""
+    member = _member(request)
+    payment = get_object_or_404(
+        ResidentContributionPayment.objects.select_related("relative", "contribution"),
+        pk=pk,
+        member=member,
+    )
+    return render(request, "payments/resident_paid.html", {"payment": payment})

@@ -4,13 +4,18 @@ from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
 from audit.models import AuditEvent
-from audit.services import GENESIS, audit_record, audit_verify
+from audit.services import GENESIS, audit_record, audit_seal, audit_verify
 
 
 def test_events_form_a_chain(staff, alice):
     first = audit_record(actor=staff, action="person.view", subject_person=alice, target=alice)
     second = audit_record(actor=staff, action="person.view", subject_person=alice)
+    assert (first.hash, second.hash) == (None, None)  # appended unsealed
 
+    assert audit_seal() == 2
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.seq, second.seq) == (1, 2)
     assert first.prev_hash == GENESIS
     assert second.prev_hash == first.hash
     assert audit_verify() == []
@@ -33,6 +38,7 @@ def test_verify_audit_finds_a_tampered_entry(staff, alice):
     audit_record(actor=staff, action="person.view", subject_person=alice)
     tampered = audit_record(actor=staff, action="grant.approve", subject_person=alice)
     audit_record(actor=staff, action="person.view", subject_person=alice)
+    audit_seal()
     with connection.cursor() as cursor:
         # A superuser bypassing triggers, as an attacker with database access would.
         cursor.execute("SET LOCAL session_replication_role = replica")

@@ -54,7 +54,8 @@ def test_family_flow_end_to_end(page, alice, bob, staff, screenshot):
     screenshot("family-add")
     page.get_by_test_id("submit-relative").click()
     link = FamilyLink.objects.get(member=alice, relative=bob)
-    expect(page.get_by_test_id(f"status-{link.pk}")).to_have_text("待审核")
+    # Waiting for both the review and the relative's confirmation.
+    expect(page.get_by_test_id(f"status-{link.pk}")).to_have_attribute("data-state", "pending_both")
     sign_out(page)
 
     # Staff approve it (after the one-time code), with the document shown inline.
@@ -74,15 +75,21 @@ def test_family_flow_end_to_end(page, alice, bob, staff, screenshot):
     expect(page.get_by_test_id("queue-empty")).to_be_visible()
     sign_out(page)
 
-    # The relative switches to the member's account and sees the balance.
+    # The relative confirms in his own account, then switches to the
+    # member's account and sees the balance.
     sign_in(page, bob.id_number, PASSWORD)
     page.get_by_test_id("my-family").click()
+    page.get_by_test_id(f"confirm-{link.pk}").click()
+    page.get_by_test_id("confirm-link").click()
+    expect(page.get_by_test_id(f"status-{link.pk}")).to_have_attribute("data-state", "in_effect")
+    page.goto("/family/")
     page.get_by_test_id("account-switch").select_option(str(alice.pk))
-    expect(page).to_have_url(re.compile(rf"/family/view/{alice.pk}/$"))
+    # The one relative view of a member (access layer, docs/adr/0012).
+    expect(page).to_have_url(re.compile(rf"/dashboard/{alice.pk}/$"))
     expect(page.get_by_test_id("balance-current")).to_have_text("¥1,200.00")
     expect(page.get_by_test_id("balance-prior")).to_have_text("¥1,800.00")
     expect(page.get_by_test_id("balance-total")).to_have_text("¥3,000.00")
-    expect(page.get_by_test_id("records")).to_have_count(0)
+    expect(page.get_by_test_id("latest-contributions")).to_have_count(0)
     screenshot("family-relative-balance")
     relative_page = page.url
     sign_out(page)
@@ -115,6 +122,7 @@ def test_family_flow_end_to_end(page, alice, bob, staff, screenshot):
         "family.review.list",  # the queue page named both persons (empty after approval)
         "family.document.view",
         "family.link.approve",
+        "family.link.confirm",
         "family.link.revoke",
     ]
 

@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from family import services
 from family.models import FamilyLink, LinkStatus
@@ -27,7 +28,12 @@ def upload(content: bytes = b"", name: str = "letter.png", content_type: str = "
     return SimpleUploadedFile(name, content or files.png(), content_type=content_type)
 
 
-def request_link(member, relative, *, relationship="spouse", document=None, **kw):
+def request_link(
+    member, relative, *, relationship="spouse", document=None, confirmed: bool = True, **kw
+):
+    """A request through the service; ``confirmed`` (the default): the adult
+    relative has also confirmed it in their account, so approval alone puts
+    it in effect (pass ``confirmed=False`` to test the confirmation)."""
     fields = dict(
         member=member,
         actor=member.user,
@@ -44,7 +50,14 @@ def request_link(member, relative, *, relationship="spouse", document=None, **kw
         document=document or upload(),
     )
     fields.update(kw)
-    return services.link_request(**fields)
+    link = services.link_request(**fields)
+    if confirmed and not link.relative_is_minor:
+        if getattr(relative, "user_id", None):
+            link = services.link_confirm(link=link, user=relative.user)
+        else:  # a relative without a sign-in: as if confirmed at the counter
+            FamilyLink.objects.filter(pk=link.pk).update(relative_confirmed_at=timezone.now())
+            link.refresh_from_db()
+    return link
 
 
 def approved_link(member, relative, reviewer, **kw) -> FamilyLink:

@@ -14,9 +14,9 @@ from family import selectors, services
 from family.models import FamilyLink, LinkStatus
 from members.idnumber import make_id_number
 from members.models import InsuranceType, InsuredPerson
-from portal.access import can_view
 from portal.errors import ApplicationError, Conflict
-from tests.conftest import make_member
+from tests.conftest import can_view, make_member
+from tests.notifications.helpers import confirm_email, run_outbox
 
 from .conftest import approved_link, request_link, stored_files
 
@@ -25,14 +25,14 @@ def test_request_records_consent_and_waits_for_review(alice, bob, private_media)
     link = request_link(alice, bob, scope_records=True, scope_pay=True, pay_yearly_cap_fen=200000)
 
     assert link.status == LinkStatus.PENDING
-    assert link.consent_version == "2026-11-v1"
+    assert link.consent_version == "2026-11-v2"
     assert link.consent_at is not None
     assert link.scopes() == ["balance", "records", "pay"]
     assert link.pay_yearly_cap_fen == 200000
     assert not can_view(bob.user, alice, "balance")
     event = AuditEvent.objects.get(action="family.link.request")
     assert event.subject_person_id == alice.pk
-    assert event.detail["consent_version"] == "2026-11-v1"
+    assert event.detail["consent_version"] == "2026-11-v2"
 
 
 def test_no_agreement_no_link(alice, bob, private_media):
@@ -150,15 +150,15 @@ def test_mutual_assistance_refused_without_a_personal_account(bob, db):
     assert list(refused.value.fields) == ["scope_pay"]
 
 
-def test_approve_grants_access_emails_and_audits(
-    alice, bob, staff, mailoutbox, django_capture_on_commit_callbacks
-):
-    alice.user.email = "alice@example.org"
-    alice.user.save()
+def test_approve_grants_access_emails_and_audits(alice, bob, staff, mailoutbox):
+    # The decision e-mail goes through the notifications outbox (ADR 0016).
+    confirm_email(alice, "alice@example.org")
     link = request_link(alice, bob)
+    run_outbox()
+    mailoutbox.clear()
 
-    with django_capture_on_commit_callbacks(execute=True):
-        services.link_approve(link_id=link.pk, reviewer=staff)
+    services.link_approve(link_id=link.pk, reviewer=staff)
+    run_outbox()
 
     link.refresh_from_db()
     assert link.status == LinkStatus.APPROVED
@@ -171,21 +171,21 @@ def test_approve_grants_access_emails_and_audits(
     assert AuditEvent.objects.filter(action="family.link.approve", actor=staff).count() == 1
 
 
-def test_reject_needs_a_reason_and_tells_the_member(
-    alice, bob, staff, mailoutbox, django_capture_on_commit_callbacks
-):
-    alice.user.email = "alice@example.org"
-    alice.user.save()
+def test_reject_needs_a_reason_and_tells_the_member(alice, bob, staff, mailoutbox):
+    confirm_email(alice, "alice@example.org")
     link = request_link(alice, bob)
+    run_outbox()
+    mailoutbox.clear()
 
     with pytest.raises(ApplicationError):
         services.link_reject(link_id=link.pk, reviewer=staff, reason=" ")
+    run_outbox()
     link.refresh_from_db()
     assert link.status == LinkStatus.PENDING
     assert mailoutbox == []
 
-    with django_capture_on_commit_callbacks(execute=True):
-        services.link_reject(link_id=link.pk, reviewer=staff, reason="The letter is not signed.")
+    services.link_reject(link_id=link.pk, reviewer=staff, reason="The letter is not signed.")
+    run_outbox()
 
     link.refresh_from_db()
     assert (link.status, link.reason) == (LinkStatus.REJECTED, "The letter is not signed.")
@@ -353,9 +353,9 @@ def test_balance_view_shows_ledger_balances(alice, bob, staff, client_for):
 
     assert response.status_code == 200
     assert response.json()["balance"] == {
-        "current_fen": 123456,
-        "prior_fen": 56594,
-        "total_fen": 180050,
+        "current_year": "1234.56",
+        "prior_years": "565.94",
+        "total": "1800.50",
     }
     assert response.json()["scopes"] == ["balance"]
     assert response.json()["person"]["id_number"] == alice.masked_id_number

@@ -232,7 +232,7 @@ def test_hostile_upload_through_the_page_is_a_400_naming_the_field(
 def _form(**extra) -> dict:
     return {
         "agree": "on",
-        "agreement_version": "2026-11-v1",
+        "agreement_version": "2026-11-v2",
         "name": Newcomer.name,
         "id_number": Newcomer.id_number,
         "relationship": "spouse",
@@ -349,7 +349,7 @@ def test_api_refuses_a_renamed_executable_in_the_error_shape(client_for, alice, 
         "/api/v1/family/links/",
         {
             "agree": "true",
-            "agreement_version": "2026-11-v1",
+            "agreement_version": "2026-11-v2",
             "name": Newcomer.name,
             "id_number": Newcomer.id_number,
             "relationship": "spouse",
@@ -371,7 +371,7 @@ def test_page_shows_a_clear_error_for_an_empty_file(client_for, alice, private_m
         "/family/add/",
         {
             "agree": "on",
-            "agreement_version": "2026-11-v1",
+            "agreement_version": "2026-11-v2",
             "name": Newcomer.name,
             "id_number": Newcomer.id_number,
             "relationship": "spouse",

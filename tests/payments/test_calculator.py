@@ -95,9 +95,9 @@ def test_calculator_page_shows_the_amounts(client, db):
     page = response.content.decode()
 
     assert response.status_code == 200
-    assert 'data-testid="employer">784.00' in page
-    assert 'data-testid="individual">160.00' in page
-    assert 'data-testid="credit">160.00' in page
+    assert 'data-testid="employer">¥784.00' in page
+    assert 'data-testid="individual">¥160.00' in page
+    assert 'data-testid="credit">¥160.00' in page
     # rates as people write them, the place by name
     assert "(9.8% of the base)" in page and "(2% of the base)" in page
     assert "Each month (北京市, 2026)" in page

@@ -3,12 +3,19 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from audit.services import audit_check_anchors, audit_head, audit_verify
+from audit.services import (
+    audit_check_anchors,
+    audit_head,
+    audit_seal,
+    audit_unsealed_count,
+    audit_verify,
+)
 
 
 class Command(BaseCommand):
     help = (
-        "Check the hash chain of the audit trail; exit non-zero listing every broken link. "
+        "Seal the events appended so far, then check the hash chain of the audit trail; "
+        "exit non-zero listing every broken link. "
         "With --anchor-file, also check the chain heads recorded there earlier (so removed "
         "newest entries or a recomputed chain are found) and append the current head."
     )
@@ -21,6 +28,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, anchor_file: Path | None = None, **options):
+        sealed = audit_seal()  # before checking and before anchoring (ADR 0014)
         problems = audit_verify()
         anchors: list[tuple[int, str]] = []
         if anchor_file and anchor_file.exists():
@@ -38,4 +46,8 @@ class Command(BaseCommand):
             with anchor_file.open("a", encoding="utf-8") as f:
                 f.write(f"{head[0]} {head[1]} {timezone.now().isoformat()}\n")
         where = f"head event {head[0]} {head[1]}" if head else "empty"
-        self.stdout.write(self.style.SUCCESS(f"audit trail intact ({where})"))
+        note = f"; sealed {sealed} event(s) now" if sealed else ""
+        waiting = audit_unsealed_count()
+        if waiting:
+            note += f"; {waiting} appended meanwhile, not sealed yet"
+        self.stdout.write(self.style.SUCCESS(f"audit trail intact ({where}{note})"))
