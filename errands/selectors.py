@@ -1,0 +1,117 @@
+"""Reads for errands. Member-owned errands are read only after
+the access layer returned the person (scope ``errands``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from access.lookups import person_access
+from access.rules import is_verified_staff
+from access.viewer import viewer_of_user
+from members.models import InsuredPerson
+
+from .models import (
+    ChronicApplication,
+    ChronicDisease,
+    CrossRegionFiling,
+    ErrandStatus,
+)
+
+
+def valid_filing(person: InsuredPerson, region: str, day: dt.date) -> CrossRegionFiling | None:
+    """An approved filing of ``person`` for the city of ``region`` valid on ``day``."""
+    return (
+        CrossRegionFiling.objects.filter(
+            person=person,
+            status=ErrandStatus.APPROVED,
+            destination__startswith=(region or "")[:4],
+            start_date__lte=day,
+        )
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=day))
+        .order_by("-id")
+        .first()
+    )
+
+
+def approved_chronic_application(
+    person: InsuredPerson, disease: ChronicDisease, day: dt.date
+) -> ChronicApplication | None:
+    return (
+        ChronicApplication.objects.filter(
+            person=person,
+            disease=disease,
+            status=ErrandStatus.APPROVED,
+            valid_from__lte=day,
+            valid_until__gte=day,
+        )
+        .order_by("-id")
+        .first()
+    )
+
+
+def filings_of(person: InsuredPerson) -> QuerySet[CrossRegionFiling]:
+    return CrossRegionFiling.objects.filter(person=person).order_by("-id")
+
+
+def chronic_applications_of(person: InsuredPerson) -> QuerySet[ChronicApplication]:
+    return (
+        ChronicApplication.objects.filter(person=person).select_related("disease").order_by("-id")
+    )
+
+
+def current_errands(person: InsuredPerson, day: dt.date) -> dict:
+    """What the dashboard shows: approved filings and chronic approvals valid today."""
+    filings = [
+        f
+        for f in CrossRegionFiling.objects.filter(
+            person=person, status=ErrandStatus.APPROVED
+        ).order_by("-id")[:20]
+        if f.end_date is None or f.end_date >= day
+    ]
+    chronic = list(
+        ChronicApplication.objects.filter(
+            person=person, status=ErrandStatus.APPROVED, valid_until__gte=day
+        )
+        .select_related("disease")
+        .order_by("-id")[:20]
+    )
+    return {"filings": filings, "chronic": chronic}
+
+
+def diseases() -> QuerySet[ChronicDisease]:
+    return ChronicDisease.objects.filter(active=True).order_by("code")
+
+
+def _staff(user) -> bool:
+    return is_verified_staff(viewer_of_user(user))
+
+
+def review_queue(limit: int = 50) -> tuple[list[CrossRegionFiling], list[ChronicApplication]]:
+    """Pending errands, oldest first."""
+    filings = list(
+        CrossRegionFiling.objects.filter(status=ErrandStatus.PENDING)
+        .select_related("person")
+        .order_by("created_at", "id")[:limit]
+    )
+    chronic = list(
+        ChronicApplication.objects.filter(status=ErrandStatus.PENDING)
+        .select_related("person", "disease")
+        .order_by("created_at", "id")[:limit]
+    )
+    return filings, chronic
+
+
+def errand_for_user(user, model, pk) -> object:
+    """An errand the user may see: staff who passed the one-time code, or a
+    viewer holding the ``errands`` scope on its person (the owner included):
+    the access layer decides. 404 otherwise."""
+    try:
+        errand = model.objects.select_related("person").get(pk=int(pk))
+    except (model.DoesNotExist, TypeError, ValueError):
+        raise Http404 from None
+    if _staff(user) or person_access(viewer_of_user(user), errand.person_id).may("errands"):
+        return errand
+    raise Http404
