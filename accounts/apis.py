@@ -4,33 +4,34 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from members.selectors import person_for_user
-from portal.access import Scope, person_for_viewer
-from portal.money import fen_to_yuan
+from access.lookups import person_for_request
+from access.rules import Scope
+from access.viewer import viewer_for
+from portal.fields import YuanField
 
 from .selectors import pocket_balances
 
 
 class BalanceOutput(serializers.Serializer):
     person_id = serializers.IntegerField()
-    currency = serializers.CharField()
-    current_year = serializers.DecimalField(max_digits=14, decimal_places=2)
-    prior_years = serializers.DecimalField(max_digits=14, decimal_places=2)
-    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.ChoiceField(choices=["CNY"])
+    current_year = YuanField(source="current_fen")
+    prior_years = YuanField(source="prior_fen")
+    total = YuanField(source="total_fen")
 
 
 def _balance_body(person) -> dict:
-    """The BalanceOutput shape, built directly (a fixed shape asked for on
-    every app start and refresh: no serializer round trip). Amounts as
-    strings, like every decimal in this API."""
+    """The person's balance, split by pocket, through ``BalanceOutput``."""
     balances = pocket_balances(person)
-    return {
-        "person_id": person.pk,
-        "currency": "CNY",
-        "current_year": str(fen_to_yuan(balances.current_fen)),
-        "prior_years": str(fen_to_yuan(balances.prior_fen)),
-        "total": str(fen_to_yuan(balances.total_fen)),
-    }
+    return BalanceOutput(
+        {
+            "person_id": person.pk,
+            "currency": "CNY",
+            "current_fen": balances.current_fen,
+            "prior_fen": balances.prior_fen,
+            "total_fen": balances.total_fen,
+        }
+    ).data
 
 
 class OwnBalanceApi(APIView):
@@ -38,7 +39,7 @@ class OwnBalanceApi(APIView):
 
     @extend_schema(operation_id="accounts_own_balance", responses=BalanceOutput)
     def get(self, request):
-        person = person_for_user(request.user)
+        person = viewer_for(request).person
         if person is None:
             raise Http404
         return Response(_balance_body(person))
@@ -49,5 +50,5 @@ class PersonBalanceApi(APIView):
 
     @extend_schema(operation_id="accounts_person_balance", responses=BalanceOutput)
     def get(self, request, person_id: int):
-        person = person_for_viewer(request.user, person_id, scope=Scope.BALANCE, request=request)
+        person = person_for_request(request, person_id, Scope.BALANCE)
         return Response(_balance_body(person))

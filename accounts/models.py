@@ -1,11 +1,17 @@
 """The double-entry ledger (see docs/adr/0001-ledger.md).
 
 Every movement of money is one ``JournalTransaction`` whose ``Posting`` rows sum
-to zero. An account's balance is the sum of its postings; it is also kept on
-the ``LedgerAccount`` row, changed in the same database transaction, so reads
-are one row. Sign convention: a positive posting increases the account's
-balance (money into a member's pocket is positive there and negative on the
-source account).
+to zero. An account's balance is the sum of its postings. A member pocket also
+keeps it on its ``LedgerAccount`` row (``balance_fen``), changed in the same
+database transaction, so reads are one row and a CHECK keeps it at or above
+zero. Every other account (pooled fund, receivable, institution payables) is
+shared by many writers, so no posting updates its row: its ``balance_fen`` is a
+snapshot, and each posting statement appends a ``BalanceDelta``; the balance
+is the snapshot plus its pending deltas (``accounts.selectors.account_balance_fen``),
+and a background step folds deltas into the snapshot.
+
+Sign convention: a positive posting increases the account's balance (money
+into a member's pocket is positive there and negative on the source account).
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ class AccountKind(models.TextChoices):
     POOLED_FUND = "pooled_fund", _("Pooled fund")
     CONTRIBUTIONS_RECEIVABLE = "contributions_receivable", _("Contributions receivable")
     INSTITUTION_PAYABLE = "institution_payable", _("Institution payable")
+    # Resident-scheme contributions paid from members' prior-years surpluses
+    # for their relatives (2024 rules; docs/adr/0018).
+    RESIDENT_CONTRIBUTIONS = "resident_contributions", _("Resident-scheme contributions received")
 
 
 MEMBER_POCKETS = (AccountKind.MEMBER_CURRENT, AccountKind.MEMBER_PRIOR)
@@ -39,6 +48,8 @@ class LedgerAccount(models.Model):
     # The designated institution (claims.Institution) for a payable account.
     # A plain id, not a foreign key, so the ledger does not depend on claims.
     institution_id = models.BigIntegerField(null=True, blank=True)
+    # A member pocket: its balance. Any other account: the snapshot its
+    # pending ``BalanceDelta`` rows add to (read ``account_balance_fen``).
     balance_fen = models.BigIntegerField(default=0)
 
     class Meta:
@@ -68,6 +79,27 @@ class LedgerAccount(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+class BalanceDelta(models.Model):
+    """What one posting statement moved on one non-member account, not yet
+    folded into that account's ``balance_fen`` snapshot (ADR 0001).
+
+    Written only by the ledger's posting trigger (PostgreSQL refuses any other
+    INSERT and every UPDATE); deleting rows is the fold: a trigger adds what
+    they moved to the snapshot in the same statement, so the balance
+    (snapshot + pending deltas) never changes by a fold."""
+
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="+")
+    amount_fen = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = _("pending balance change")
+        verbose_name_plural = _("pending balance changes")
+        indexes = [models.Index(fields=["account"], name="accounts_delta_account")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.amount_fen}"
 
 
 class JournalTransaction(models.Model):

@@ -4,11 +4,13 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connection
+from django.db.models import F, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from members.models import InsuredPerson
 from portal.replica import reading
 
-from .models import AccountKind, LedgerAccount
+from .models import AccountKind, BalanceDelta, LedgerAccount
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,34 @@ def pocket_balances(person: InsuredPerson | int) -> Balances:
         current_fen=rows.get(AccountKind.MEMBER_CURRENT, 0),
         prior_fen=rows.get(AccountKind.MEMBER_PRIOR, 0),
     )
+
+
+def account_balances_fen(accounts) -> dict[int, int]:
+    """{account id: balance} of any ledger accounts (ids or instances), exact.
+
+    A member pocket's balance is its row; a shared account's (pooled fund,
+    receivable, institution payable) is its snapshot plus its pending deltas
+    (ADR 0001). One statement, so one consistent view even while postings and
+    a fold run; an unknown id is absent."""
+    ids = [a if isinstance(a, int) else a.pk for a in accounts]
+    pending = (
+        BalanceDelta.objects.filter(account=OuterRef("pk"))
+        .values("account")
+        .annotate(total=Sum("amount_fen"))
+        .values("total")
+    )
+    rows = (
+        LedgerAccount.objects.filter(pk__in=ids)
+        .annotate(pending=Coalesce(Subquery(pending), Value(0)))
+        .values_list("pk", F("balance_fen") + F("pending"))
+    )
+    return {aid: int(fen) for aid, fen in rows}
+
+
+def account_balance_fen(account: LedgerAccount | int) -> int:
+    """The balance of one ledger account (see ``account_balances_fen``)."""
+    aid = account if isinstance(account, int) else account.pk
+    return account_balances_fen([aid]).get(aid, 0)
 
 
 @dataclass(frozen=True)
@@ -102,18 +132,26 @@ class LedgerOffenders:
 
 
 def ledger_offenders() -> LedgerOffenders:
-    """Every account whose cached balance differs from the sum of its postings,
-    and every transaction that does not balance (sum not zero, or fewer than two
-    postings). Two set-based queries, whatever the size of the ledger."""
+    """Every account whose cached balance (a shared account's: its snapshot
+    plus its pending deltas) differs from the sum of its postings, every
+    pending delta on a member pocket (only shared accounts have them), and
+    every transaction that does not balance (sum not zero, or fewer than two
+    postings). Set-based queries, whatever the size of the ledger; the
+    balances and the postings are read in one statement, so a posting or a
+    fold committing meanwhile cannot make a clean ledger look wrong."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT a.id, a.code, a.balance_fen, COALESCE(s.total, 0)
+            SELECT a.id, a.code, a.balance_fen + COALESCE(d.total, 0), COALESCE(s.total, 0)
               FROM accounts_ledgeraccount a
               LEFT JOIN (SELECT account_id, SUM(amount_fen) AS total
                            FROM accounts_posting GROUP BY account_id) s
                 ON s.account_id = a.id
-             WHERE a.balance_fen <> COALESCE(s.total, 0)
+              LEFT JOIN (SELECT account_id, SUM(amount_fen) AS total, COUNT(*) AS n
+                           FROM accounts_balancedelta GROUP BY account_id) d
+                ON d.account_id = a.id
+             WHERE a.balance_fen + COALESCE(d.total, 0) <> COALESCE(s.total, 0)
+                OR (a.kind IN ('member_current', 'member_prior') AND COALESCE(d.n, 0) > 0)
              ORDER BY a.id
             """
         )
@@ -138,7 +176,7 @@ def ledger_offenders() -> LedgerOffenders:
 
 @dataclass(frozen=True)
 class RuleOffender:
-    rule: str  # "credit", "expense", "rollover", "reversal", "closed-year"
+    rule: str  # "credit", "expense", "resident", "rollover", "reversal", "closed-year"
     what: str  # e.g. "transaction 12 contribution:5:credit"
     problem: str
 
@@ -248,6 +286,71 @@ def _expense_offenders(cursor) -> list[RuleOffender]:
         else:
             problem = f"account {account_id}: postings differ from its parts by {diff} fen"
         out.append(RuleOffender("expense", f"expense {expense_id}", problem))
+    return out
+
+
+def _resident_offenders(cursor) -> list[RuleOffender]:
+    """Every resident contribution paid from a surplus (ADR 0018) moved exactly
+    its amount from the payer's prior-years pocket to the resident-contributions
+    account and nothing else, created the relative's record of that amount,
+    and every such transaction has its payment."""
+    cursor.execute(
+        """
+        SELECT pay_id, account_id, SUM(amount) FROM (
+          SELECT r.id AS pay_id, p.account_id AS account_id, p.amount_fen AS amount
+            FROM payments_residentcontributionpayment r
+            JOIN accounts_posting p ON p.transaction_id = r.ledger_txn_id
+          UNION ALL
+          SELECT r.id, a.id, r.amount_fen
+            FROM payments_residentcontributionpayment r
+            JOIN accounts_ledgeraccount a ON a.kind = 'member_prior' AND a.person_id = r.member_id
+          UNION ALL
+          SELECT r.id, a.id, -r.amount_fen
+            FROM payments_residentcontributionpayment r
+            JOIN accounts_ledgeraccount a ON a.kind = 'resident_contributions'
+        ) d
+        GROUP BY pay_id, account_id
+        HAVING SUM(amount) <> 0
+        ORDER BY pay_id, account_id
+        """
+    )
+    out = [
+        RuleOffender(
+            "resident",
+            f"resident contribution payment {pay_id}",
+            f"account {account_id}: postings differ from the payment by {diff} fen",
+        )
+        for pay_id, account_id, diff in cursor.fetchall()
+    ]
+    cursor.execute(
+        """
+        SELECT r.id FROM payments_residentcontributionpayment r
+          JOIN payments_contribution c ON c.id = r.contribution_id
+         WHERE c.person_id <> r.relative_id OR c.individual_fen <> r.amount_fen
+            OR c.payer <> 'relative'
+         ORDER BY r.id
+        """
+    )
+    out += [
+        RuleOffender(
+            "resident",
+            f"resident contribution payment {pay_id}",
+            "its contribution record is not the relative's, of this amount, paid by a relative",
+        )
+        for (pay_id,) in cursor.fetchall()
+    ]
+    cursor.execute(
+        """
+        SELECT t.id, t.idempotency_key FROM accounts_journaltransaction t
+          LEFT JOIN payments_residentcontributionpayment r ON r.ledger_txn_id = t.id
+         WHERE t.kind = 'family.resident_contribution' AND r.id IS NULL
+         ORDER BY t.id
+        """
+    )
+    out += [
+        RuleOffender("resident", f"transaction {tid} {key}", "no resident contribution payment")
+        for tid, key in cursor.fetchall()
+    ]
     return out
 
 
@@ -408,7 +511,144 @@ def rule_offenders() -> list[RuleOffender]:
         return (
             _credit_offenders(cursor)
             + _expense_offenders(cursor)
+            + _resident_offenders(cursor)
             + _reversal_offenders(cursor)
             + _rollover_offenders(cursor)
             + _closed_year_offenders(cursor)
         )
+
+
+# --- the personal-account ledger page ----------------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One ledger transaction as it touched the person's two pockets."""
+
+    transaction_id: int
+    value_date: dt.date
+    kind: str  # "credit", "refund", "rollover", "expense", "relative_expense", "reversal", "other"
+    period: dt.date | None  # the contribution month (credits and refunds)
+    year: int | None  # the rollover's year
+    institution: str  # where an expense was paid
+    current_fen: int  # change to the current-year pocket
+    prior_fen: int  # change to the prior-years pocket
+    current_after_fen: int  # the pockets after this transaction
+    prior_after_fen: int
+
+    @property
+    def change_fen(self) -> int:
+        return self.current_fen + self.prior_fen
+
+    @property
+    def total_after_fen(self) -> int:
+        return self.current_after_fen + self.prior_after_fen
+
+    @property
+    def cursor(self) -> str:
+        return str(self.transaction_id)
+
+
+# Every transaction that touched the person's pockets, in the order it was
+# booked, with the running balance of each pocket right after it (a window over
+# the person's own transactions: a few hundred rows for a lifetime), newest
+# first from a cursor. Booking order, not value date: a rollover booked in
+# January is valued 31 December, and a year's file may be credited in one day;
+# the balance after a line is what the pockets held when it was booked.
+_LEDGER_SQL = """
+WITH moves AS (
+    SELECT t.id, t.value_date, t.kind, t.idempotency_key,
+           SUM(CASE WHEN a.kind = 'member_current' THEN p.amount_fen ELSE 0 END) AS cur,
+           SUM(CASE WHEN a.kind = 'member_prior' THEN p.amount_fen ELSE 0 END) AS pri
+    FROM accounts_posting p
+    JOIN accounts_ledgeraccount a ON a.id = p.account_id
+    JOIN accounts_journaltransaction t ON t.id = p.transaction_id
+    WHERE a.person_id = %(person)s AND a.kind IN ('member_current', 'member_prior')
+    GROUP BY t.id
+), running AS (
+    SELECT *, SUM(cur) OVER w AS cur_after, SUM(pri) OVER w AS pri_after
+    FROM moves
+    WINDOW w AS (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+)
+SELECT r.id, r.value_date, r.kind, r.cur, r.pri, r.cur_after, r.pri_after,
+       c.period, e.patient_id, i.name
+FROM running r
+LEFT JOIN payments_contribution c
+       ON r.kind LIKE 'contribution.%%'
+      AND c.id = CASE WHEN split_part(r.idempotency_key, ':', 2) ~ '^[0-9]{1,18}$'
+                      THEN split_part(r.idempotency_key, ':', 2)::bigint END
+LEFT JOIN claims_institution i
+       ON r.kind LIKE 'claims.expense%%'
+      AND i.id = CASE WHEN split_part(r.idempotency_key, ':', 2) ~ '^[0-9]{1,18}$'
+                      THEN split_part(r.idempotency_key, ':', 2)::bigint END
+LEFT JOIN claims_expense e
+       ON e.institution_id = i.id
+      AND e.idempotency_key = substr(r.idempotency_key, length('expense:' || i.id || ':') + 1)
+WHERE (%(after)s::bigint IS NULL OR r.id < %(after)s::bigint)
+  AND (%(year)s::int IS NULL OR EXTRACT(YEAR FROM r.value_date) = %(year)s::int)
+ORDER BY r.id DESC
+LIMIT %(limit)s
+"""
+
+
+def _entry_kind(kind: str, patient_id: int | None, person_id: int) -> str:
+    if kind == "contribution.credit":
+        return "credit"
+    if kind.startswith("contribution."):
+        return "refund"
+    if kind == "rollover":
+        return "rollover"
+    if kind == "claims.expense":
+        return "expense" if patient_id in (None, person_id) else "relative_expense"
+    if kind.endswith(".reversal"):
+        return "reversal"
+    return "other"
+
+
+def pocket_ledger(
+    person: InsuredPerson | int,
+    *,
+    year: int | None = None,
+    after: int | None = None,
+    limit: int = 50,
+) -> list[LedgerEntry]:
+    """The personal account's movements, newest first: every credit, spend,
+    refund and rollover, with both pockets' balances after it. Keyset-paged on
+    the transaction id (``after``: the last id of the previous page); one query
+    whatever the page."""
+    pid = _person_id(person)
+    params = {
+        "person": pid,
+        "after": after,
+        "year": year,
+        "limit": limit,
+    }
+    with reading(LedgerAccount).cursor() as cursor:  # the replica on member pages
+        cursor.execute(_LEDGER_SQL, params)
+        rows = cursor.fetchall()
+    return [
+        LedgerEntry(
+            transaction_id=tid,
+            value_date=value_date,
+            kind=_entry_kind(kind, patient_id, pid),
+            period=period,
+            year=value_date.year if kind == "rollover" else None,
+            institution=institution or "",
+            current_fen=int(cur),
+            prior_fen=int(pri),
+            current_after_fen=int(cur_after),
+            prior_after_fen=int(pri_after),
+        )
+        for (
+            tid,
+            value_date,
+            kind,
+            cur,
+            pri,
+            cur_after,
+            pri_after,
+            period,
+            patient_id,
+            institution,
+        ) in rows
+    ]

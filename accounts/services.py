@@ -31,7 +31,11 @@ from .models import (
     YearEndClosing,
 )
 
-SYSTEM_KINDS = (AccountKind.POOLED_FUND, AccountKind.CONTRIBUTIONS_RECEIVABLE)
+SYSTEM_KINDS = (
+    AccountKind.POOLED_FUND,
+    AccountKind.CONTRIBUTIONS_RECEIVABLE,
+    AccountKind.RESIDENT_CONTRIBUTIONS,
+)
 
 
 class InsufficientFunds(ApplicationError):
@@ -162,18 +166,22 @@ def ledger_post(
     it is not part of the body, so a retry on another day returns the first.
 
     1. Merge and check the postings (integers, at least two accounts, sum zero).
-    2. Lock EVERY account it touches, in primary-key order, before anything
-       else takes a row lock on one of them (the balance trigger of step 5
-       does): one global order, so ledger writes do not deadlock (ADR 0001).
-       Concurrent spends on one pocket queue up here. A caller that locks
-       accounts before calling must lock all of them, in this order
-       (``claims.services`` does).
+    2. Lock every MEMBER POCKET it touches, in primary-key order, before
+       anything else takes a row lock on one of them (the balance trigger of
+       step 5 does): one global order, so ledger writes do not deadlock (ADR
+       0001). Concurrent spends on one pocket queue up here. Shared accounts
+       (pooled fund, receivable, institution payables) are never locked: no
+       posting updates their row (step 5), so postings to one payable never
+       wait for each other. A caller that locks pockets before calling locks
+       all of them, in this order (``claims.services`` does).
     3. With the locks held, look for the key: the same key and body returns the
-       first transaction; the same key with another body is a Conflict.
+       first transaction; the same key with another body is a Conflict (two
+       requests with one key: the second waits on the unique index).
     4. Check each debited pocket covers its debit (InsufficientFunds names it).
     5. Insert the transaction and all its postings in one statement; the
-       database then updates the cached balances, refuses an unbalanced
-       transaction and, by a CHECK constraint, any pocket below zero.
+       database then moves the pockets' cached balances, appends a pending
+       delta per shared account, refuses an unbalanced transaction and, by a
+       CHECK constraint, any pocket below zero.
     """
     merged = _normalise(postings)
     value_date = _value_date(value_date)
@@ -184,9 +192,9 @@ def ledger_post(
             locked = [
                 account
                 for account in LedgerAccount.objects.select_for_update()
-                .filter(pk__in=merged)
+                .filter(pk__in=merged, kind__in=MEMBER_POCKETS)
                 .order_by("pk")
-                if account.pk in debits and account.kind in MEMBER_POCKETS
+                if account.pk in debits
             ]
             existing = _existing(idempotency_key, body_hash)
             if existing is not None:
@@ -215,6 +223,35 @@ def ledger_post(
         if existing is None:
             raise
         return existing
+
+
+def ledger_fold_deltas(*, limit: int = 100_000) -> int:
+    """Fold pending balance deltas of the shared accounts into their
+    ``balance_fen`` snapshots (ADR 0001); returns how many were folded.
+
+    Deleting a delta is the fold: the database adds what the deleted rows
+    moved to their accounts' snapshots in the same statement, so a balance
+    (snapshot + pending deltas) reads the same before, during and after. Only
+    committed deltas are seen; rows another folder holds are skipped, so two
+    folders at once never fold a delta twice or wait for each other's rows.
+    Never blocks a posting: postings neither lock nor update shared rows.
+    Runs from beat (``accounts.tasks.fold_balance_deltas``); without it
+    balances stay exact, reading them only gets slower."""
+    if connection.vendor != "postgresql":
+        return 0
+    total = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM accounts_balancedelta WHERE id IN ("
+                " SELECT id FROM accounts_balancedelta ORDER BY id LIMIT %s"
+                " FOR UPDATE SKIP LOCKED)",
+                [limit],
+            )
+            folded = cursor.rowcount
+        total += folded
+        if folded < limit:
+            return total
 
 
 def ledger_reverse(

@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.utils import timezone
 
-from .services import rollover_year
+from .services import ledger_fold_deltas, rollover_year
 
 
 @shared_task(acks_late=True)
@@ -18,3 +18,10 @@ def rollover_year_task(year: int | None = None) -> dict:
         "members_rolled": result.members_rolled,
         "fen_moved": result.fen_moved,
     }
+
+
+@shared_task(acks_late=True)
+def fold_balance_deltas() -> int:
+    """Every minute (beat): fold the shared accounts' pending balance deltas
+    into their snapshots (ADR 0001). Safe to run twice at once or again."""
+    return ledger_fold_deltas()

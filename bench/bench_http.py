@@ -63,6 +63,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def pick_port() -> int:
+    """``BENCH_PORT`` (or the next of the ten after it that is free, for a
+    second server up at once) when set, for a machine shared with other
+    benches; else any free port."""
+    first = int(os.environ.get("BENCH_PORT") or 0)
+    for port in range(first, first + 10) if first else ():
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return free_port()
+
+
 def ensure_wrk() -> str:
     path = shutil.which("wrk")
     if path:
@@ -238,9 +253,11 @@ def plan_in_subprocess(url: str, small: bool) -> dict:
 
 
 class Server:
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, app: str = "portal.wsgi:application", **extra_env: str):
         self.url = url
-        self.port = free_port()
+        self.port = pick_port()
+        self.app = app
+        self.extra_env = extra_env
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self):
@@ -248,12 +265,16 @@ class Server:
         # limit (API_THROTTLE_INSTITUTION) would measure the limit, not the
         # endpoint. Members' limits stay on (each client is another member).
         env = common.server_env(
-            self.url, BENCH_ENDPOINTS="true", CONN_MAX_AGE="600", API_THROTTLE_INSTITUTION="off"
+            self.url,
+            BENCH_ENDPOINTS="true",
+            CONN_MAX_AGE="600",
+            API_THROTTLE_INSTITUTION="off",
+            **self.extra_env,
         )
         self.proc = subprocess.Popen(
             [
                 GUNICORN,
-                "portal.wsgi:application",
+                self.app,
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
@@ -469,6 +490,71 @@ def verdicts(
     return rows
 
 
+# The read-path targets of issue 16 (docs/adr/0006-hot-read-paths.md): each a
+# ratio to the bare view of the same run, and a p95 bound.
+READ_TARGETS = {
+    "records_page_1": (0.25, 100.0),
+    f"records_page_{DEEP_PAGE}": (0.25, 100.0),
+    "dashboard": (0.3, 60.0),
+    "balance": (0.5, 50.0),
+}
+READ_LABELS = {
+    "records_page_1": "payment record page 1",
+    f"records_page_{DEEP_PAGE}": f"payment record page {DEEP_PAGE:,}",
+    "dashboard": "dashboard",
+    "balance": "balance API",
+}
+
+
+def read_verdicts(big: dict) -> list[tuple[str, str, str, bool | None]]:
+    """(what, target, measured, met) of the issue-16 read-path targets, with
+    the signed-in floor (no target: what every member request pays) first."""
+    bare = big.get("bare", {}).get("rps", 0)
+    rows = []
+    floor = big.get("signed_in")
+    if floor:
+        rows.append(
+            (
+                "signed-in floor",
+                "none (session + user: the floor of every row below)",
+                f"{ratio(floor['rps'], bare):.2f} x bare, p95 {floor['p95_ms']:.1f} ms",
+                None,
+            )
+        )
+    for name, (least, p95) in READ_TARGETS.items():
+        target = f"at least {least} x the bare view's requests/s, p95 under {p95:.0f} ms"
+        r = big.get(name)
+        if not r:
+            rows.append((READ_LABELS[name], target, "not measured", None))
+            continue
+        rr = ratio(r["rps"], bare)
+        met = rr >= least and r["p95_ms"] < p95
+        measured = f"{rr:.2f} x bare, p95 {r['p95_ms']:.1f} ms"
+        missed = []
+        if rr < least:
+            missed.append(f"{least / rr if rr else float('inf'):.1f} x on throughput")
+        if r["p95_ms"] >= p95:
+            missed.append(f"{r['p95_ms'] / p95:.1f} x on p95")
+        if missed:
+            measured += f" (missed by {', '.join(missed)})"
+        rows.append((READ_LABELS[name], target, measured, met))
+    return rows
+
+
+def read_markdown(big: dict) -> list[str]:
+    lines = [
+        "### Read-path targets (issue 16)",
+        "",
+        "| what | target | measured | met |",
+        "|---|---|---|---|",
+    ]
+    for what, target, measured, met in read_verdicts(big):
+        mark = "n/a" if met is None else ("yes" if met else "**no**")
+        lines.append(f"| {what} | {target} | {measured} | {mark} |")
+    lines.append("")
+    return lines
+
+
 def read_marker(url: str) -> dict[str, str]:
     import psycopg
 
@@ -542,6 +628,7 @@ def markdown(data: dict) -> str:
         mark = "n/a" if met is None else ("yes" if met else "**no**")
         lines.append(f"| {what} | {target} | {measured} | {mark} |")
     lines.append("")
+    lines += read_markdown(big)
     return "\n".join(lines)
 
 

@@ -641,6 +641,15 @@ class Builder:
                     "reason": "",
                     "ended_by_id": None,
                     "ended_at": None,
+                    "scope_errands": False,
+                    # Confirmed by the relative, running until ended (ADR 0017).
+                    "relative_is_minor": False,
+                    "relative_confirmed_at": self.now,
+                    "term": "open",
+                    "expires_at": None,
+                    "renewed_at": None,
+                    "reminded_for": None,
+                    "expiry_recorded_for": None,
                 },
             )
 

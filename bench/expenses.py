@@ -196,6 +196,8 @@ class ExpenseBuilder:
                         "self_borne_fen": split.self_borne_fen,
                         "self_funded_fen": split.self_funded_fen,
                         "deductible_fen": split.deductible_fen,
+                        "pool": "",  # the policy's own pool (no chronic disease)
+                        "basis": "{}",  # home care, no filing or disease (ADR 0019)
                         "balance_current_after_fen": current if own else None,
                         "balance_prior_after_fen": prior if own else None,
                         "ledger_txn_id": txn_id,

@@ -263,6 +263,11 @@ class Expense(models.Model):
     self_borne_fen = models.BigIntegerField(_("self-borne"))
     self_funded_fen = models.BigIntegerField(_("self-funded"))
     deductible_fen = models.BigIntegerField(default=0)
+    # The benefit pool whose deductible and ceiling it used, when not the
+    # policy's (a chronic disease's own pool, "mt:<code>"), and why its terms
+    # differ from the home policy (errands, ADR 0019).
+    pool = models.CharField(max_length=12, blank=True, default="")
+    basis = models.JSONField(default=dict, blank=True)
     balance_current_after_fen = models.BigIntegerField(null=True)
     balance_prior_after_fen = models.BigIntegerField(null=True)
     ledger_txn = models.OneToOneField(

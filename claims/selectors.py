@@ -1,13 +1,14 @@
 """Reads of expenses and settlement batches.
 
 Member-facing reads take a person the caller obtained through
-``portal.access.person_for_viewer`` (scope ``records``).
+the access layer (``access.lookups.person_access``, scope ``records``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import heapq
+import json
 from dataclasses import dataclass
 
 from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
@@ -17,11 +18,13 @@ from members.models import InsuredPerson
 from portal.replica import reading
 
 from .models import (
+    BenefitPool,
     Expense,
     ExpensePart,
     ExpenseStatus,
     Institution,
     InstitutionToken,
+    Payer,
     SettlementBatch,
     SettlementEntry,
     SettlementWork,
@@ -93,6 +96,96 @@ def latest_expenses(person: InsuredPerson, *, limit: int = 5) -> list[RecentExpe
     with reading(Expense).cursor() as cursor:  # the replica on member pages
         cursor.execute(_LATEST_EXPENSES_SQL, [person.pk, limit])
         return [RecentExpense(*row) for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPart:
+    """A part of an expense as the payment record page shows it."""
+
+    payer: str
+    amount_fen: int
+    grantor_name: str | None
+    reason_code: str
+    reason_params: dict
+
+    def get_payer_display(self) -> str:
+        return str(Payer(self.payer).label)
+
+    @property
+    def reason(self) -> str:
+        from .split import reason_text
+
+        return reason_text(self.reason_code, self.reason_params)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordExpense:
+    """An expense as the payment record page shows it, with its parts."""
+
+    id: int
+    service_date: dt.date
+    institution_name: str
+    care_type: str
+    status: str
+    total_fen: int
+    fund_fen: int
+    account_fen: int
+    cash_fen: int
+    balance_current_after_fen: int | None
+    balance_prior_after_fen: int | None
+    parts: list
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
+_RECORD_EXPENSES_SQL = (
+    "SELECT e.id, e.service_date, i.name, e.care_type, e.status, e.total_fen, e.fund_fen, "
+    "e.account_fen, e.cash_fen, e.balance_current_after_fen, e.balance_prior_after_fen "
+    "FROM claims_expense e JOIN claims_institution i ON i.id = e.institution_id "
+    "WHERE e.patient_id = %s"
+)
+_RECORD_PARTS_SQL = (
+    "SELECT p.expense_id, p.payer, p.amount_fen, g.name, p.reason_code, p.reason_params "
+    "FROM claims_expensepart p LEFT JOIN members_insuredperson g ON g.id = p.grantor_id "
+    "WHERE p.expense_id IN ({}) ORDER BY p.expense_id, p.position, p.id"
+)
+
+
+def record_expenses(
+    person: InsuredPerson,
+    *,
+    year: int | None = None,
+    after: tuple[dt.date, int] | None = None,
+    limit: int = 50,
+) -> list[RecordExpense]:
+    """``expenses_for`` as plain rows (same filter, order and keyset) with
+    each expense's parts, for the payment record page: two queries whatever
+    the count, no model instances."""
+    sql, params = [_RECORD_EXPENSES_SQL], [person.pk]
+    if year is not None:
+        sql.append("AND e.service_date >= %s AND e.service_date <= %s")
+        params += [dt.date(year, 1, 1), dt.date(year, 12, 31)]
+    if after:
+        day, pk = after
+        sql.append("AND (e.service_date < %s OR (e.service_date = %s AND e.id < %s))")
+        params += [day, day, pk]
+    sql.append("ORDER BY e.service_date DESC, e.id DESC LIMIT %s")
+    params.append(limit)
+    with reading(Expense).cursor() as cursor:  # the replica on member pages
+        cursor.execute(" ".join(sql), params)
+        expenses = [RecordExpense(*row, parts=[]) for row in cursor.fetchall()]
+        if not expenses:
+            return expenses
+        by_id = {e.id: e for e in expenses}
+        # IN (...) rather than = ANY(%s): the embedded default is SQLite.
+        cursor.execute(_RECORD_PARTS_SQL.format(", ".join(["%s"] * len(by_id))), list(by_id))
+        for expense_id, payer, amount, grantor, code, params_ in cursor.fetchall():
+            if isinstance(params_, str | bytes):
+                params_ = json.loads(params_)
+            by_id[expense_id].parts.append(RecordPart(payer, amount, grantor, code, params_ or {}))
+    return expenses
 
 
 def keyset(expense: Expense) -> str:
@@ -303,3 +396,71 @@ def due_work_by_institution(*, cutoff) -> list[dict]:
         ({**r, "name": names.get(r["institution_id"], "")} for r in rows),
         key=lambda r: r["name"],
     )
+
+
+# --- what is left this year ---------------------------------------------------
+
+
+def policy_region(person: InsuredPerson) -> str:
+    """Policies are set per city: the person's district code with its last two
+    digits zeroed (110105 -> 110100)."""
+    return person.insured_region[:4] + "00"
+
+
+@dataclass(frozen=True)
+class BenefitRoom:
+    """One benefit pool's year for a person: the deductible met so far and the
+    room left under the annual ceiling (the fund's part, not the member's)."""
+
+    pool: str
+    label: str
+    deductible_fen: int
+    deductible_used_fen: int
+    ceiling_fen: int
+    fund_paid_fen: int
+
+    @property
+    def deductible_left_fen(self) -> int:
+        return max(self.deductible_fen - self.deductible_used_fen, 0)
+
+    @property
+    def deductible_met(self) -> bool:
+        return self.deductible_used_fen >= self.deductible_fen
+
+    @property
+    def ceiling_left_fen(self) -> int:
+        return max(self.ceiling_fen - self.fund_paid_fen, 0)
+
+
+# The policy of each pool's main care type (a pool's care types share one
+# deductible and one ceiling) joined to the person's accumulator of the year.
+_ROOM_SQL = """
+SELECT bp.pool, bp.deductible_fen, bp.ceiling_fen,
+       COALESCE(fa.deductible_used_fen, 0), COALESCE(fa.fund_paid_fen, 0)
+FROM claims_benefitpolicy bp
+LEFT JOIN claims_fundaccumulator fa
+       ON fa.person_id = %s AND fa.year = bp.year AND fa.pool = bp.pool
+WHERE bp.region = %s AND bp.scheme = %s AND bp.year = %s
+  AND bp.care_type IN ('outpatient', 'inpatient')
+ORDER BY bp.pool DESC
+"""
+
+
+def benefit_room(person: InsuredPerson, year: int) -> list[BenefitRoom]:
+    """Per benefit pool (outpatient, inpatient): the year's deductible and
+    ceiling from the policy and what the person's expenses used of them, in one
+    query. Empty when no policy covers the person's region and year."""
+    with reading(Expense).cursor() as cursor:
+        cursor.execute(_ROOM_SQL, [person.pk, policy_region(person), person.insurance_type, year])
+        rows = cursor.fetchall()
+    return [
+        BenefitRoom(
+            pool=pool,
+            label=str(BenefitPool(pool).label),
+            deductible_fen=deductible,
+            deductible_used_fen=min(used, deductible),
+            ceiling_fen=ceiling,
+            fund_paid_fen=paid,
+        )
+        for pool, deductible, ceiling, used, paid in rows
+    ]

@@ -16,9 +16,11 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from access.lookups import payment_grants_for
 from accounts.models import LedgerAccount
 from accounts.services import institution_payable, ledger_post, ledger_reverse, member_pockets
-from family.selectors import payment_grants_for
+from audit.services import audit_record
+from errands import policy as errands_policy
 from members.idnumber import parse_id_number
 from members.models import InsuredPerson
 from members.selectors import person_by_id_number
@@ -41,6 +43,7 @@ from .models import (
     Payer,
     SettlementWork,
 )
+from .selectors import policy_region
 from .split import Grant, PolicyTerms, split_expense
 
 TOKEN_PREFIX = "inst_"  # noqa: S105 (a public prefix, not a secret)
@@ -72,12 +75,6 @@ def institution_token_revoke(*, token: InstitutionToken) -> None:
 
 
 # --- Policies ---------------------------------------------------------------
-
-
-def policy_region(person: InsuredPerson) -> str:
-    """Policies are set per city: the person's district code with its last two
-    digits zeroed (110105 -> 110100)."""
-    return person.insured_region[:4] + "00"
 
 
 def policy_for(*, person: InsuredPerson, care_type: str, year: int) -> BenefitPolicy:
@@ -122,7 +119,11 @@ class LineInput:
 
 
 def _request_sha256(
-    patient_id_number: str, service_date: dt.date, care_type: str, lines: Sequence[LineInput]
+    patient_id_number: str,
+    service_date: dt.date,
+    care_type: str,
+    lines: Sequence[LineInput],
+    chronic_disease: str = "",
 ) -> str:
     body = {
         "patient": patient_id_number.strip().upper(),
@@ -130,6 +131,8 @@ def _request_sha256(
         "care_type": care_type,
         "lines": [[ln.catalog_class, ln.amount_fen, ln.description] for ln in lines],
     }
+    if chronic_disease:  # absent before errands: earlier keys still replay
+        body["chronic_disease"] = chronic_disease
     return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 
@@ -219,7 +222,7 @@ def _accumulator_for_update(person: InsuredPerson, year: int, pool: str) -> Fund
 
 
 def _grants_for(patient: InsuredPerson):
-    return [g for g in payment_grants_for(patient=patient) if g.member_id != patient.pk]
+    return payment_grants_for(patient=patient)
 
 
 def grant_used_fen(*, grantor_id: int, patient: InsuredPerson, year: int) -> int:
@@ -256,6 +259,7 @@ def expense_submit(
     service_date: dt.date,
     care_type: str,
     lines: Sequence[LineInput],
+    chronic_disease: str = "",
 ) -> tuple[Expense, bool]:
     """Record an expense and pay its account part, exactly once per key.
 
@@ -265,9 +269,10 @@ def expense_submit(
     1. Validate; look up the patient (by identity number) and the policy.
     2. In one transaction: lock the patient's accumulator for this year and
        benefit pool (so two expenses at once never share deductible or ceiling
-       room), then every ledger account the expense may touch (the pockets
-       that may pay and the institution payable) in primary-key order, the
-       global order of ADR 0001.
+       room), then every member pocket that may pay, in primary-key order, the
+       global order of ADR 0001. The institution payable is not locked: a
+       posting to it appends a pending delta and never updates its row, so
+       submissions to one institution do not wait for each other.
     3. Split (``claims.split``), post ONE ledger transaction moving the
        account part from the pockets to the institution payable (the fund part
        is posted by settlement), move the accumulator, store the expense with
@@ -284,9 +289,14 @@ def expense_submit(
         patient_id_number = parse_id_number(patient_id_number).value
     except ValidationError as exc:
         raise ApplicationError(
-            exc.messages[0], code=exc.code, fields={"patient_id_number": [exc.messages[0]]}
+            exc.messages[0],
+            code=exc.code or "invalid",
+            fields={"patient_id_number": [exc.messages[0]]},
         ) from None
-    request_hash = _request_sha256(patient_id_number, service_date, care_type, lines)
+    chronic_disease = (chronic_disease or "").strip().upper()
+    request_hash = _request_sha256(
+        patient_id_number, service_date, care_type, lines, chronic_disease
+    )
     existing = _replay(institution, idempotency_key, request_hash)
     if existing is not None:
         return existing, False
@@ -298,6 +308,17 @@ def expense_submit(
             fields={"patient_id_number": [_("Not an insured person.")]},
         )
     policy = policy_for(person=patient, care_type=care_type, year=service_date.year)
+    # Errands (ADR 0019): a chronic disease's own policy, cross-region care.
+    terms, pool, basis = errands_policy.adjust_terms(
+        patient=patient,
+        home_region=policy.region,
+        institution_region=institution.region,
+        service_date=service_date,
+        care_type=care_type,
+        chronic_code=chronic_disease,
+        terms=policy_terms(policy),
+        pool=policy.pool,
+    )
     _create_accounts(institution, patient)
     try:
         return _submit_locked(
@@ -309,6 +330,9 @@ def expense_submit(
             service_date=service_date,
             care_type=care_type,
             lines=lines,
+            terms=terms,
+            pool=pool,
+            basis=basis,
         )
     except IntegrityError:
         # The same key committed concurrently (for another patient, say).
@@ -319,11 +343,22 @@ def expense_submit(
 
 
 def _submit_locked(
-    *, institution, key, request_hash, patient, policy, service_date, care_type, lines
+    *,
+    institution,
+    key,
+    request_hash,
+    patient,
+    policy,
+    service_date,
+    care_type,
+    lines,
+    terms,
+    pool,
+    basis,
 ) -> tuple[Expense, bool]:
     year = service_date.year
     with transaction.atomic():
-        acc = _accumulator_for_update(patient, year, policy.pool)
+        acc = _accumulator_for_update(patient, year, pool)
         existing = _replay(institution, key, request_hash)
         if existing is not None:
             return existing, False
@@ -334,13 +369,9 @@ def _submit_locked(
         grants = _grants_for(patient)
         grant_pockets = {g.member_id: member_pockets(g.member)[1] for g in grants}
         payable = institution_payable(institution.pk)
-        # All of them at once, in primary-key order, the payable included:
-        # a refund locks the same rows in that order too (ADR 0001).
-        ids = [
-            a.pk
-            for a in (own_current, own_prior, *grant_pockets.values(), payable)
-            if a is not None
-        ]
+        # All the pockets at once, in primary-key order: a refund locks the
+        # same rows in that order too. The payable is never locked (ADR 0001).
+        ids = [a.pk for a in (own_current, own_prior, *grant_pockets.values()) if a is not None]
         locked = {
             a.pk: a
             for a in LedgerAccount.objects.select_for_update().filter(pk__in=ids).order_by("pk")
@@ -359,7 +390,7 @@ def _submit_locked(
 
         split = split_expense(
             lines=[(ln.catalog_class, ln.amount_fen) for ln in lines],
-            policy=policy_terms(policy),
+            policy=terms,
             deductible_used_fen=acc.deductible_used_fen,
             fund_paid_fen=acc.fund_paid_fen,
             current_fen=bal(own_current),
@@ -370,8 +401,10 @@ def _submit_locked(
         postings: list[tuple[LedgerAccount, int]] = []
         for part in split.parts:
             if part.payer == Payer.CURRENT:
+                assert own_current is not None  # the split pays from pockets that exist
                 postings.append((own_current, -part.amount_fen))
             elif part.payer == Payer.PRIOR:
+                assert own_prior is not None
                 postings.append((own_prior, -part.amount_fen))
             elif part.payer == Payer.RELATIVE_PRIOR:
                 postings.append((grant_pockets[part.grantor_id], -part.amount_fen))
@@ -404,6 +437,8 @@ def _submit_locked(
             self_borne_fen=split.self_borne_fen,
             self_funded_fen=split.self_funded_fen,
             deductible_fen=split.deductible_fen,
+            pool=pool if pool != policy.pool else "",
+            basis=basis,
             balance_current_after_fen=(
                 bal(own_current) - split.paid_by(Payer.CURRENT) if own_current else None
             ),
@@ -447,7 +482,38 @@ def _submit_locked(
                 for i, p in enumerate(split.parts)
             ]
         )
+        _audit_relative_payments(expense, patient, grants, split.parts)
         return expense, True
+
+
+def _audit_relative_payments(expense: Expense, patient: InsuredPerson, grants, parts) -> None:
+    """One event per member whose prior-years surplus paid part of a
+    relative's expense (``family.surplus.pay``): it is on the member's access
+    log and the relative's own list (docs/adr/0018). The actor is the
+    institution's API call, not a signed-in user: ``detail["relative"]`` names
+    who the money paid for, ``detail["link"]`` the grant. Written last, in the
+    expense's transaction (after the ledger locks: the one order)."""
+    paid: dict[int, int] = {}
+    for part in parts:
+        if part.payer == Payer.RELATIVE_PRIOR and part.amount_fen:
+            paid[part.grantor_id] = paid.get(part.grantor_id, 0) + part.amount_fen
+    by_member = {g.member_id: g for g in grants}
+    for grantor_id, amount in sorted(paid.items()):
+        grant = by_member[grantor_id]
+        audit_record(
+            actor=None,
+            action="family.surplus.pay",
+            subject_person=grant.member,
+            target=expense,
+            detail={
+                "relative": patient.pk,
+                "link": grant.pk,
+                "scopes": grant.scopes(),
+                "amount_fen": amount,
+                "institution": expense.institution_id,
+                "service_date": expense.service_date.isoformat(),
+            },
+        )
 
 
 @retry_on_conflict
@@ -496,10 +562,10 @@ def expense_reverse(*, institution: Institution, expense_id: int, reason: str = 
                 fund_fen=expense.fund_fen,
             )
         acc = _accumulator_for_update(
-            expense.patient, expense.service_date.year, expense.policy.pool
+            expense.patient, expense.service_date.year, expense.pool or expense.policy.pool
         )
         reversal = None
-        if expense.ledger_txn_id:
+        if expense.ledger_txn is not None:
             reversal = ledger_reverse(
                 original=expense.ledger_txn,
                 idempotency_key=f"expense-reversal:{expense.pk}",
@@ -515,3 +581,33 @@ def expense_reverse(*, institution: Institution, expense_id: int, reason: str = 
         expense.reversal_reason = reason[:200]
         expense.save(update_fields=["status", "reversal_txn", "reversed_at", "reversal_reason"])
         return expense
+
+
+def filing_check(*, institution: Institution, patient_id_number: str, day=None) -> dict:
+    """For the institution API: is the patient insured in another city, and
+    do they hold a filing for the institution's city valid on ``day``?
+    An unknown patient gets the same refusal as an expense would."""
+    from errands.selectors import valid_filing
+
+    day = day or timezone.localdate()
+    patient = person_by_id_number(parse_id_number(patient_id_number).value)
+    if patient is None:
+        raise ApplicationError(
+            _("No insured person has this identity number."),
+            code="unknown_patient",
+            fields={"patient_id_number": [_("Not an insured person.")]},
+        )
+    cross = not errands_policy.same_city(institution.region, patient.insured_region)
+    filing = valid_filing(patient, institution.region, day) if cross else None
+    return {
+        "date": day.isoformat(),
+        "cross_region": cross,
+        "filed": filing is not None,
+        "filing": None
+        if filing is None
+        else {
+            "kind": filing.kind,
+            "valid_from": filing.start_date.isoformat(),
+            "valid_until": filing.end_date.isoformat() if filing.end_date else None,
+        },
+    }

@@ -24,7 +24,7 @@ tests/claims/test_split.py.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from django.utils.translation import gettext as _
@@ -49,6 +49,13 @@ class PolicyTerms:
     ceiling_fen: int
     class_b_self_ratio: Decimal
     current_pocket_allowed: bool
+    # Why these terms and not the home policy's: ((code, params), ...), e.g.
+    # a chronic disease's outpatient policy or cross-region care (errands,
+    # ADR 0019). Every part's reason repeats them.
+    notes: tuple = ()
+
+    def with_note(self, code: str, params: dict, **changes) -> PolicyTerms:
+        return replace(self, notes=(*self.notes, (code, params)), **changes)
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,7 @@ def split_expense(
         self_borne_fen=b_first + deductible + copay + above_ceiling,
         self_funded_fen=self_funded,
     )
+    notes = {"notes": [[code, params] for code, params in policy.notes]} if policy.notes else {}
     if fund:
         code = "fund" if not above_ceiling else "fund_capped"
         result.parts.append(
@@ -143,6 +151,7 @@ def split_expense(
                     "ratio": percent(policy.ratio),
                     "eligible": format_yuan(eligible),
                     "room": format_yuan(ceiling_room),
+                    **notes,
                 },
             )
         )
@@ -180,6 +189,7 @@ def split_expense(
     sources += [["relative_prior", g.available_fen, g.grantor_id] for g in grants]
 
     for component, amount, code, params in components:
+        params = {**params, **notes}
         remaining = amount
         for source in sources:
             if not remaining:
@@ -192,6 +202,39 @@ def split_expense(
         if remaining:
             result.parts.append(Part("cash", component, remaining, code, params))
     return result
+
+
+MONEY_PARAMS = frozenset({"eligible", "room", "base", "open", "deductible", "ceiling"})
+
+
+def note_text(code: str, params: dict) -> str:
+    """Why the terms differ from the home policy (errands, ADR 0019)."""
+    texts = {
+        "chronic": _(
+            "Chronic disease outpatient policy for %(disease)s (approved application): "
+            "deductible %(deductible)s, the pooled fund pays %(ratio)s."
+        ),
+        "chronic_not_approved": _(
+            "Tagged %(disease)s, but the patient has no approved chronic disease application "
+            "valid on this date: the ordinary outpatient policy applies."
+        ),
+        "cross_region_filed": _(
+            "Cross-region care in %(place)s with a valid filing: the pooled fund pays "
+            "%(ratio)s instead of %(home)s at home."
+        ),
+        "cross_region_unfiled": _(
+            "Cross-region care in %(place)s without a valid filing: the pooled fund pays "
+            "%(ratio)s instead of %(home)s at home."
+        ),
+    }
+    text = texts.get(code)
+    if text is None:
+        return code
+    params = {k: f"¥{v}" if k in MONEY_PARAMS and v else v for k, v in params.items()}
+    try:
+        return text % params
+    except (KeyError, TypeError, ValueError):
+        return text
 
 
 def reason_text(code: str, params: dict) -> str:
@@ -215,6 +258,16 @@ def reason_text(code: str, params: dict) -> str:
     text = texts.get(code)
     if text is None:
         return code
+    notes = params.get("notes") or []
+    if notes:
+        params = {k: v for k, v in params.items() if k != "notes"}
+        suffix = " " + " ".join(
+            note_text(n[0], n[1]) for n in notes if isinstance(n, list | tuple) and len(n) == 2
+        )
+        return reason_text(code, params) + suffix
+    # Amounts are stored as plain numbers ("1,234.00"); a page shows money
+    # one way, with the yuan sign (portal.money.format_money).
+    params = {k: f"¥{v}" if k in MONEY_PARAMS and v else v for k, v in params.items()}
     try:
         return text % params
     except (KeyError, TypeError, ValueError):

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 from audit.services import audit_record, audit_view
 from portal.csvsafe import csv_writer
 from portal.errors import ApplicationError
-from portal.money import format_yuan
+from portal.money import format_money, format_yuan
 from portal.security import staff_required
 
 from . import selectors
@@ -111,8 +111,9 @@ def progress_of(batch: SettlementBatch) -> dict:
         "percent": batch.progress_percent,
         "expense_count": batch.expense_count,
         "reversal_count": batch.reversal_count,
-        "fund": format_yuan(batch.fund_fen),
-        "net": format_yuan(batch.net_fen),
+        # Shown as they are on the page (the page's one money format).
+        "fund": format_money(batch.fund_fen),
+        "net": format_money(batch.net_fen),
     }
 
 

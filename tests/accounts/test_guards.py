@@ -8,6 +8,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from accounts.models import AccountKind, JournalTransaction, LedgerAccount, Posting
+from accounts.selectors import account_balances_fen
 from accounts.services import institution_payable, ledger_post, member_pockets, system_account
 from portal.db import append_only_sql
 
@@ -92,7 +93,7 @@ def test_every_append_only_guard_has_the_test_database_condition(db):
 
 def _snapshot():
     return (
-        list(LedgerAccount.objects.order_by("id").values_list("id", "balance_fen")),
+        sorted(account_balances_fen(LedgerAccount.objects.values_list("pk", flat=True)).items()),
         list(Posting.objects.order_by("id").values_list("id", "transaction_id", "amount_fen")),
     )
 

@@ -4,7 +4,7 @@ import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from accounts.models import AccountKind, JournalTransaction, LedgerAccount, Posting
-from accounts.selectors import pocket_balances
+from accounts.selectors import account_balance_fen, pocket_balances
 from accounts.services import (
     InsufficientFunds,
     institution_payable,
@@ -36,8 +36,7 @@ def test_a_posted_transaction_moves_balances_and_balances(alice):
 
     assert pocket_balances(alice).current_fen == 12345
     assert pocket_balances(alice).prior_fen == 0
-    fund.refresh_from_db()
-    assert fund.balance_fen == -12345
+    assert account_balance_fen(fund) == -12345
     assert sorted(txn.postings.values_list("amount_fen", flat=True)) == [-12345, 12345]
 
 
@@ -148,8 +147,7 @@ def test_reversal_restores_balances_once_and_keeps_history(alice):
 
     assert again.pk == reversal.pk
     assert pocket_balances(alice).current_fen == 1000
-    payable.refresh_from_db()
-    assert payable.balance_fen == 0
+    assert account_balance_fen(payable) == 0
     assert Posting.objects.filter(transaction=spend).count() == 2
     with pytest.raises(IntegrityError), transaction.atomic():
         ledger_reverse(original=spend, idempotency_key="spend.rev2")

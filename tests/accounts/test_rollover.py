@@ -20,7 +20,12 @@ from accounts.models import (
     Rollover,
     YearEndClosing,
 )
-from accounts.selectors import Balances, ledger_offenders, pocket_balances
+from accounts.selectors import (
+    Balances,
+    account_balances_fen,
+    ledger_offenders,
+    pocket_balances,
+)
 from accounts.services import (
     RolloverResult,
     institution_payable,
@@ -86,7 +91,7 @@ def _markers(year):
 
 def _state():
     return (
-        list(LedgerAccount.objects.order_by("id").values_list("id", "balance_fen")),
+        sorted(account_balances_fen(LedgerAccount.objects.values_list("pk", flat=True)).items()),
         JournalTransaction.objects.count(),
         Rollover.objects.count(),
     )

@@ -46,7 +46,7 @@ def test_a_zero_rollover_is_shown_as_zero_and_no_rollover_shows_nothing(alice, b
     alice_page = client_for(alice).get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
     assert "Year-end rollover 2025: ¥0.00 moved" in alice_page
-    assert 'data-testid="balance-current">7.00<' in alice_page
+    assert 'data-testid="balance-current">¥7.00<' in alice_page
 
 
 def test_no_rollover_yet_shows_no_line(alice, client_for):
@@ -54,5 +54,5 @@ def test_no_rollover_yet_shows_no_line(alice, client_for):
 
     page = client_for(alice).get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
-    assert 'data-testid="balance-current">7.00<' in page
+    assert 'data-testid="balance-current">¥7.00<' in page
     assert 'data-testid="rollover"' not in page

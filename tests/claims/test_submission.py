@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from accounts.models import JournalTransaction, Posting
-from accounts.selectors import ledger_offenders, pocket_balances
+from accounts.selectors import account_balance_fen, ledger_offenders, pocket_balances
 from accounts.services import institution_payable
 from claims.models import Expense, ExpensePart, FundAccumulator
 from claims.services import LineInput, expense_submit
@@ -59,7 +59,7 @@ def test_example_1_outpatient_over_the_api(alice, hospital, institution_api):
     assert alice.id_number not in r.content.decode()
     assert "1,800.00" in data["parts"][2]["reason"]
     # the account part is in the institution payable; the fund part waits for settlement
-    assert institution_payable(hospital.pk).balance_fen == 150000
+    assert account_balance_fen(institution_payable(hospital.pk)) == 150000
     acc = FundAccumulator.objects.get(person=alice, year=2025, pool="outpatient")
     assert (acc.deductible_used_fen, acc.fund_paid_fen) == (180000, 70000)
     assert ledger_offenders().clean
@@ -315,7 +315,7 @@ def test_reversal_restores_balances_and_room_and_keeps_history(alice, hospital, 
     assert again.json() == r.json()
     assert pocket_balances(alice).current_fen == 50000
     assert pocket_balances(alice).prior_fen == 100000
-    assert institution_payable(hospital.pk).balance_fen == 0
+    assert account_balance_fen(institution_payable(hospital.pk)) == 0
     acc = FundAccumulator.objects.get(person=alice, year=2025)
     assert (acc.deductible_used_fen, acc.fund_paid_fen) == (0, 0)
     # history untouched: the old postings are still there, mirrored once

@@ -1,0 +1,18 @@
+"""The portal with the audit trail switched off: bench only.
+
+``bench/bench_walls.py`` serves the same relative's view from this module and
+from ``portal.wsgi`` at once, to measure what auditing costs (issue 16: an
+audited view at least 0.8 x the same view without audit). Never deployed:
+nothing outside ``bench/`` imports it, and it exists so that no switch in the
+portal itself can turn auditing off.
+"""
+
+from importlib import import_module
+
+from portal.wsgi import application
+
+# Only now (Django is set up by portal.wsgi): person_for_viewer records a
+# non-owner's access through this name.
+import_module("portal.access").audit_record = lambda **kwargs: None
+
+__all__ = ["application"]
