@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 
 from members.models import InsuredPerson
 from portal.errors import ApplicationError
-from portal.money import format_yuan
+from portal.money import format_money
 
 ECERT_SALT = "dashboard.ecert.v1"
 ECERT_MAX_AGE = 60  # seconds a shown QR code stays valid
@@ -122,6 +122,116 @@ def certificate_content(
         "issuer": issuer,
         "issued_at": timezone.localtime(issued_at).strftime("%Y-%m-%d %H:%M"),
     }
+
+
+# --- insurance certificate (参保凭证) -------------------------------------------
+
+INSURANCE_KIND = "insurance"
+# Enrolment status, derived from the contribution record (the register keeps
+# no separate status): a retiree is enrolled without contributing; anyone
+# else is "contributing" when a month within the last ``ACTIVE_MONTHS`` was
+# paid, and "interrupted" otherwise.
+ACTIVE_MONTHS = 3
+STATUS_CONTRIBUTING, STATUS_RETIRED, STATUS_INTERRUPTED = "contributing", "retired", "interrupted"
+
+
+def enrolment_status(*, insurance_type: str, paid_periods: list[str], today: dt.date) -> str:
+    if insurance_type == "retired":
+        return STATUS_RETIRED
+    month_index = today.year * 12 + today.month - 1
+    for period in paid_periods:
+        year, month = (int(x) for x in period.split("-"))
+        if month_index - (year * 12 + month - 1) < ACTIVE_MONTHS:
+            return STATUS_CONTRIBUTING
+    return STATUS_INTERRUPTED
+
+
+def enrolment_status_labels() -> dict[str, str]:
+    return {
+        STATUS_CONTRIBUTING: _("Enrolled, contributing"),
+        STATUS_RETIRED: _("Enrolled (retired)"),
+        STATUS_INTERRUPTED: _("Enrolled, contributions interrupted"),
+    }
+
+
+def insurance_content(
+    *,
+    person: InsuredPerson,
+    region_name: str,
+    start: str,
+    end: str,
+    rows: list[dict],
+    paid_periods: list[str],
+    issued_at: dt.datetime,
+    issuer: str,
+) -> dict:
+    """What an insurance certificate prints (and the only thing /verify/
+    shows): scheme, insured region, enrolment status, the first paid month
+    and the cumulative paid months (``paid_periods``: every paid month of the
+    person, "YYYY-MM"), and the months of [start, end] (``rows`` as for
+    ``certificate_content``).
+
+    Raises ApplicationError when no month of the range was paid."""
+    paid = [r for r in rows if r["status"] == "paid"]
+    if not paid:
+        raise ApplicationError(
+            _(
+                "No contribution was paid from %(start)s to %(end)s, so there is nothing to "
+                "certify. Choose a period with paid months."
+            )
+            % {"start": start, "end": end},
+            code="nothing_paid",
+            fields={"start": [_("No month in this period was paid.")]},
+        )
+    periods = sorted(set(paid_periods))
+    return {
+        "v": 3,
+        "kind": INSURANCE_KIND,
+        "name": person.name,
+        "id": person.masked_id_number,
+        "type": person.insurance_type,
+        "region": person.insured_region,
+        "region_name": region_name,
+        "status": enrolment_status(
+            insurance_type=person.insurance_type,
+            paid_periods=periods,
+            today=timezone.localtime(issued_at).date(),
+        ),
+        "since": periods[0],
+        "total_months": len(periods),
+        "start": start,
+        "end": end,
+        "months": len(paid),
+        "table": [
+            [r["period"], r["status"], r["total_fen"], r["credited_fen"]]
+            for r in sorted(rows, key=lambda r: r["period"])
+        ],
+        "issuer": issuer,
+        "issued_at": timezone.localtime(issued_at).strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def insurance_facts(
+    payload: dict, *, type_label: str, with_issue: bool = True
+) -> list[tuple[str, str]]:
+    """(label, value) pairs of an insurance certificate, on the PDF and on /verify/."""
+    status = enrolment_status_labels().get(payload["status"], payload["status"])
+    facts = [
+        (_("Name"), payload["name"]),
+        (_("Identity number"), payload["id"]),
+        (_("Insurance type"), type_label),
+        (_("Insured region"), payload["region_name"] or payload["region"]),
+        (_("Enrolment status"), status),
+        (_("Contributing since"), payload["since"]),
+        (_("Cumulative contribution months"), str(payload["total_months"])),
+        (_("Period"), f"{payload['start']} – {payload['end']}"),
+        (_("Months paid in the period"), str(payload["months"])),
+    ]
+    if with_issue:
+        if payload.get("issuer"):
+            facts.append((_("Issued by"), payload["issuer"]))
+        facts.append((_("Issued at"), payload["issued_at"]))
+    return facts
 
 
 LEGACY_CERTIFICATE_SALT = "dashboard.certificate.v1"
@@ -230,8 +340,8 @@ def certificate_facts(
         (_("Insurance type"), type_label),
         (_("Period"), f"{payload['start']} – {payload['end']}"),
         (_("Months paid"), str(payload["months"])),
-        (_("Contributions paid (yuan)"), format_yuan(payload["paid_fen"])),
-        (_("Credited to the personal account (yuan)"), format_yuan(payload["credited_fen"])),
+        (_("Contributions paid"), format_money(payload["paid_fen"])),
+        (_("Credited to the personal account"), format_money(payload["credited_fen"])),
     ]
     if with_issue:
         if payload.get("issuer"):
@@ -241,9 +351,9 @@ def certificate_facts(
 
 
 def certificate_table(payload: dict, *, status_labels: dict[str, str]) -> list[list[str]]:
-    """The month table as printed: month, status, paid, credited (yuan)."""
+    """The month table as printed: month, status, paid, credited."""
     return [
-        [period, status_labels.get(status, status), format_yuan(total), format_yuan(credited)]
+        [period, status_labels.get(status, status), format_money(total), format_money(credited)]
         for period, status, total, credited in payload.get("table", [])
     ]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from portal.money import format_yuan
+from portal.money import format_money
 
 WIDTH = 360
 ROW = 46  # units per item: label line, bar, gap
@@ -35,7 +35,7 @@ class Bar:
 
     @property
     def yuan(self) -> str:
-        return format_yuan(self.fen)
+        return format_money(self.fen)
 
 
 def bar_chart(chart_id: str, title: str, items: list[tuple[str, int]], *, empty_text: str) -> dict:

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 class CertificateKind(models.TextChoices):
     PAYMENT_RECORD = "payment_record", _("Payment record certificate")
+    INSURANCE = "insurance", _("Insurance certificate")
 
 
 class IssuedCertificate(models.Model):

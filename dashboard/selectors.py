@@ -1,7 +1,9 @@
-"""Reads for the member pages: who the member may see, claim for and pay for.
+"""Reads for the member pages: who the member may see and claim for, and the
+figures the pages show (ledger, contributions, expenses), shaped for them:
+lists of rows, ``{month: fen}`` for charts.
 
-Family links are read here; member-owned figures (balance, records) are read
-only after ``portal.access.person_for_viewer`` returned the person.
+Which links count, and who may see whom, is decided by the ``access`` app;
+member-owned figures are read only for a person it returned.
 """
 
 from __future__ import annotations
@@ -9,12 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db import connection
-from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from family.models import FamilyLink, LinkStatus, Relationship
+from access import lookups as access
+from access.rules import pay_eligible
+from accounts.selectors import AccountSummary, Balances, account_summary, pocket_balances
+from claims import selectors as claims_selectors
+from claims.models import CareType
+from family.models import Relationship
 from members.models import InsuredPerson
+from payments import selectors as payments_selectors
 
 ADULT_AGE = 18
 
@@ -39,24 +45,28 @@ class GrantCard:
     scope_balance: bool
     scope_records: bool
     scope_pay: bool
+    scope_errands: bool
 
     def get_relationship_display(self) -> str:
         return str(Relationship(self.relationship).label)
 
 
-_GRANTED_SQL = (
-    "SELECT l.member_id, m.name, l.relationship, l.scope_balance, l.scope_records, l.scope_pay "
-    "FROM family_familylink l JOIN members_insuredperson m ON m.id = l.member_id "
-    "WHERE l.relative_id = %s AND l.status = %s ORDER BY m.name, l.id"
-)
-
-
 def granted_members(person: InsuredPerson) -> list[GrantCard]:
-    """Approved links whose relative is ``person`` (the signed-in member): one
-    card each. Read on every dashboard request, so one plain query."""
-    with connection.cursor() as cursor:
-        cursor.execute(_GRANTED_SQL, [person.pk, LinkStatus.APPROVED.value])
-        return [GrantCard(*row) for row in cursor.fetchall()]
+    """Links in effect whose relative is ``person`` (the signed-in member): one
+    card each, in one query. ``scope_pay`` is what they may do now
+    (``access.rules.pay_eligible``), not only what was granted."""
+    return [
+        GrantCard(
+            member_id=link.member_id,
+            member_name=link.member.name,
+            relationship=link.relationship,
+            scope_balance=link.scope_balance,
+            scope_records=link.scope_records,
+            scope_pay=pay_eligible(link),
+            scope_errands=link.scope_errands,
+        )
+        for link in access.grants_received(person)
+    ]
 
 
 def is_minor_in(person: InsuredPerson, year: int) -> bool:
@@ -68,12 +78,7 @@ def claimable_people(person: InsuredPerson, year: int) -> list[Claimable]:
     """Self, spouse and minor children, from approved family links in either
     direction (``relationship`` is what the relative is to the member), in one
     query. A person reached twice (a link each way) is listed once."""
-    links = (
-        FamilyLink.objects.filter(status=LinkStatus.APPROVED)
-        .filter(Q(member=person) | Q(relative=person))
-        .select_related("member", "relative")
-        .order_by("id")
-    )
+    links = access.links_in_effect_of(person)
     found: dict[int, Claimable] = {person.pk: Claimable(person, "self")}
     for link in links:
         if link.member_id == person.pk:
@@ -84,28 +89,79 @@ def claimable_people(person: InsuredPerson, year: int) -> list[Claimable]:
                 Relationship.SPOUSE: "spouse",
                 Relationship.PARENT: "child",  # I am their parent: they are my child
                 Relationship.CHILD: "parent",
-            }[link.relationship]
+            }.get(link.relationship, "other")  # siblings, grandparents: not for the deduction
         if relation == "spouse" or (relation == "child" and is_minor_in(other, year)):
             found.setdefault(other.pk, Claimable(other, str(relation)))
     return list(found.values())
 
 
-def ecert_people(person: InsuredPerson) -> list[InsuredPerson]:
-    """The member and each relative they may pay for (approved links with the
-    ``pay`` scope that the member granted), in one query."""
-    relatives = [
-        link.relative
-        for link in FamilyLink.objects.filter(
-            member=person, status=LinkStatus.APPROVED, scope_pay=True
+# --- figures for the pages (the person came from the access layer) -----------
+
+
+def balances(person: InsuredPerson) -> Balances:
+    return pocket_balances(person)
+
+
+def account(person: InsuredPerson) -> AccountSummary:
+    """Both pockets and the latest year-end rollover, in one query."""
+    return account_summary(person)
+
+
+def contributions(
+    person: InsuredPerson, *, year=None, status=None, after=None, limit: int = 50
+) -> list:
+    return list(
+        payments_selectors.contributions_for(
+            person, year=year, status=status, after=after, limit=limit
         )
-        .select_related("relative")
-        .order_by("relative__name", "id")
+    )
+
+
+def expenses(person: InsuredPerson, *, year=None, after=None, limit: int = 50) -> list:
+    return list(claims_selectors.expenses_for(person, year=year, after=after, limit=limit))
+
+
+def latest_contributions(person: InsuredPerson, *, limit: int = 5) -> list:
+    return payments_selectors.latest_contributions(person, limit=limit)
+
+
+def latest_expenses(person: InsuredPerson, *, limit: int = 5) -> list:
+    return claims_selectors.latest_expenses(person, limit=limit)
+
+
+def contribution_year(person: InsuredPerson, year: int) -> tuple[dict[int, int], dict[str, int]]:
+    """For the year's paid records, from one query: ``{month: fen paid
+    (employer + own share)}`` and the year's totals ``{"own_fen",
+    "employer_fen", "credited_fen", "months"}``."""
+    rows = payments_selectors.monthly_totals(person, year=year)
+    by_month = {
+        row["month"].month: (row["employer_fen"] or 0) + (row["individual_fen"] or 0)
+        for row in rows
+    }
+    totals = {
+        "own_fen": sum(row["individual_fen"] or 0 for row in rows),
+        "employer_fen": sum(row["employer_fen"] or 0 for row in rows),
+        "credited_fen": sum(row["credited_fen"] or 0 for row in rows),
+        "months": sum(row["records"] for row in rows),
+    }
+    return by_month, totals
+
+
+def expense_monthly_totals(person: InsuredPerson, year: int) -> dict[int, int]:
+    """{month: total fen spent} for the year."""
+    return {
+        row["month"]: row["total_fen"] or 0 for row in claims_selectors.monthly_totals(person, year)
+    }
+
+
+def expense_by_care_type(person: InsuredPerson, year: int) -> list[tuple[str, int]]:
+    """[(care type label, total fen)] for the year."""
+    return [
+        (str(CareType(row["care_type"]).label), row["total_fen"] or 0)
+        for row in claims_selectors.totals_by_care_type(person, year)
     ]
-    return [person, *relatives]
 
 
-def may_show_ecert(person: InsuredPerson, subject_id: int) -> InsuredPerson | None:
-    for p in ecert_people(person):
-        if p.pk == subject_id:
-            return p
-    return None
+def yearly_totals(person: InsuredPerson, year: int) -> dict[str, int]:
+    totals = claims_selectors.yearly_totals(person, year)
+    return {k: totals[k] or 0 for k in ("fund_fen", "account_fen", "cash_fen", "self_borne_fen")}

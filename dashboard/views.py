@@ -12,7 +12,7 @@ import datetime as dt
 import segno
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,17 +22,26 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from access.lookups import ecert_subject, ecert_subjects, person_access
+from access.middleware import NotVisible
+from access.rules import Scope
+from access.viewer import viewer_for
+from accounts.selectors import pocket_balances, pocket_ledger
+from audit.services import audit_record
+from claims.selectors import benefit_room
+from claims.selectors import record_expenses as claims_record_expenses
+from errands import selectors as errands_selectors
+from family import resident as resident_payments
 from members.models import InsuranceType, InsuredPerson
-from members.selectors import person_for_user
+from members.regions import region_name
 from payments.models import ContributionStatus
 from payments.selectors import contribution_history
-from portal import views as portal_views
-from portal.access import Scope, can_view, person_for_viewer
+from payments.selectors import record_rows as payments_record_rows
 from portal.csvsafe import csv_writer
 from portal.errors import ApplicationError
 from portal.money import format_yuan
 
-from . import certificates, charts, display, selectors, sources
+from . import certificates, charts, display, selectors
 from . import services as dashboard_services
 from .deduction import serious_illness_deduction_fen
 from .models import CertificateKind, IssuedCertificate
@@ -48,14 +57,19 @@ def _today() -> dt.date:
 
 
 def _subject(request, scope: str, person_id=None) -> tuple[InsuredPerson, bool]:
-    """(person, is_own): the signed-in member, or ``?person=`` through the permission layer."""
-    own = person_for_user(request.user)
+    """(person, is_own): the signed-in member, or ``?person=`` as the access
+    layer allows (404 otherwise; audited when not the owner)."""
+    viewer = viewer_for(request)
+    own = viewer.person
     pid = person_id if person_id is not None else request.GET.get("person")
     if pid in (None, "") or (own is not None and str(pid) == str(own.pk)):
         if own is None:
-            raise Http404
+            raise NotVisible
         return own, True
-    return person_for_viewer(request.user, pid, scope=scope, request=request), False
+    access = person_access(viewer, pid)
+    person = access.require(scope)
+    access.audit(request)
+    return person, False
 
 
 def _year(request, default: int) -> int:
@@ -94,12 +108,12 @@ def _months_chart(chart_id: str, title: str, totals: dict[int, int], *, empty_te
 def _dashboard_context(request, person: InsuredPerson, *, show_balance: bool, show_records: bool):
     ctx: dict = {"subject": person, "show_balance": show_balance, "show_records": show_records}
     if show_balance and person.has_personal_account:
-        account = sources.account(person)
+        account = selectors.account(person)
         ctx["balances"] = account.balances
         ctx["rollover"] = account.rollover
     if show_records:
-        ctx["contributions"] = sources.latest_contributions(person, limit=5)
-        ctx["expenses"] = sources.latest_expenses(person, limit=5)
+        ctx["contributions"] = selectors.latest_contributions(person, limit=5)
+        ctx["expenses"] = selectors.latest_expenses(person, limit=5)
     return ctx
 
 
@@ -108,15 +122,18 @@ def _dashboard_context(request, person: InsuredPerson, *, show_balance: bool, sh
 @require_GET
 def home(request):
     """The signed-in member's home is the dashboard; staff keep the plain home."""
-    person = person_for_user(request.user)
+    person = viewer_for(request).person
     if person is None:
-        return portal_views.home(request)
+        return render(request, "home.html", {"person": None})
     ctx = _dashboard_context(request, person, show_balance=True, show_records=True)
     ctx.update(
         person=person,
         is_own=True,
         granted=selectors.granted_members(person),
         history=contribution_history(person),
+        room=benefit_room(person, _today().year),
+        room_year=_today().year,
+        errands=errands_selectors.current_errands(person, _today()),
     )
     return render(request, "dashboard/home.html", ctx)
 
@@ -125,27 +142,68 @@ def home(request):
 @never_cache
 @require_GET
 def member_dashboard(request, person_id: int):
-    """A granting member's dashboard as their relative sees it (granted scopes only)."""
-    own = person_for_user(request.user)
+    """A member as a relative (or verified staff) sees them: the one relative
+    view (``/family/view/<id>/`` and the account switcher lead here), with
+    the granted scopes only, each use audited."""
+    viewer = viewer_for(request)
+    own = viewer.person
     if own is not None and own.pk == person_id:
         return home(request)
-    try:
-        person = InsuredPerson.objects.get(pk=person_id)
-    except InsuredPerson.DoesNotExist:
-        raise Http404 from None
-    held = [s for s in (Scope.BALANCE, Scope.RECORDS) if can_view(request.user, person, s)]
-    if not held:
-        raise Http404
-    for scope in held:  # audited once per scope shown
-        person = person_for_viewer(request.user, person_id, scope=scope, request=request)
+    access = person_access(viewer, person_id)
+    person = access.require()
+    shown = [s for s in (Scope.BALANCE, Scope.RECORDS, Scope.PAY) if access.may(s)]
+    access.audit(request, *shown)  # audited once per scope shown
     ctx = _dashboard_context(
         request,
         person,
-        show_balance=Scope.BALANCE in held,
-        show_records=Scope.RECORDS in held,
+        show_balance=access.may(Scope.BALANCE),
+        show_records=access.may(Scope.RECORDS),
     )
-    ctx["is_own"] = False
+    ctx.update(
+        is_own=False,
+        show_pay=access.may(Scope.PAY),
+        pay_not_eligible=access.pay_granted_not_eligible,
+        grant=access.link,
+    )
     return render(request, "dashboard/member.html", ctx)
+
+
+# --- personal-account ledger -------------------------------------------------
+
+
+@login_required
+@never_cache
+@require_GET
+def ledger(request):
+    """Every credit, spend, refund and rollover of the personal account, with
+    both pockets after each, newest first, and the time the page was read."""
+    person, is_own = _subject(request, Scope.RECORDS)
+    year_int = _year(request, 0) or None
+    raw_after = request.GET.get("after") or ""
+    after = int(raw_after) if raw_after.isdigit() and len(raw_after) <= 18 else None
+    entries = []
+    if person.has_personal_account:
+        entries = pocket_ledger(person, year=year_int, after=after, limit=PAGE_SIZE + 1)
+    next_cursor = None
+    if len(entries) > PAGE_SIZE:
+        entries = entries[:PAGE_SIZE]
+        next_cursor = entries[-1].cursor
+    this_year = _today().year
+    return render(
+        request,
+        "dashboard/ledger.html",
+        {
+            "subject": person,
+            "is_own": is_own,
+            "entries": entries,
+            "balances": pocket_balances(person) if person.has_personal_account else None,
+            "as_of": timezone.now(),
+            "next_cursor": next_cursor,
+            "paged": bool(after),
+            "year": str(year_int or ""),
+            "years": list(range(this_year, this_year - 10, -1)),
+        },
+    )
 
 
 # --- payment record ----------------------------------------------------------
@@ -167,10 +225,10 @@ def records(request):
     status = status if status in statuses else ""
     after_c = _cursor(request.GET.get("after"))
     after_e = _cursor(request.GET.get("after_expense"))
-    contribs = sources.contributions(
+    contribs = payments_record_rows(
         person, year=year_int, status=status or None, after=after_c, limit=PAGE_SIZE + 1
     )
-    expenses = sources.expenses(person, year=year_int, after=after_e, limit=PAGE_SIZE + 1)
+    expenses = claims_record_expenses(person, year=year_int, after=after_e, limit=PAGE_SIZE + 1)
     next_c = next_e = None
     if len(contribs) > PAGE_SIZE:
         contribs = contribs[:PAGE_SIZE]
@@ -195,6 +253,10 @@ def records(request):
             "years": list(range(this_year, this_year - 10, -1)),
             "paged": bool(after_c or after_e),
             "raw_year": year,
+            # Resident contributions paid from a surplus (docs/adr/0018): the
+            # subject's debit lines, and what relatives paid for the subject.
+            "surplus_paid": resident_payments.paid_by_member(person, year=year_int),
+            "paid_for_subject": resident_payments.paid_for_relative(person),
         },
     )
 
@@ -227,7 +289,7 @@ def records_csv(request):
     )
     after = None
     while True:
-        rows = sources.contributions(person, year=year, status=status, after=after, limit=500)
+        rows = selectors.contributions(person, year=year, status=status, after=after, limit=500)
         if not rows:
             break
         for c in rows:
@@ -259,21 +321,21 @@ def summary(request):
     person, is_own = _subject(request, Scope.RECORDS)
     today = _today()
     year = _year(request, today.year)
-    contrib_months, contrib_totals = sources.contribution_year(person, year)
-    spend_months = sources.expense_monthly_totals(person, year)
-    by_care = sources.expense_by_care_type(person, year)
-    totals = sources.yearly_totals(person, year)
+    contrib_months, contrib_totals = selectors.contribution_year(person, year)
+    spend_months = selectors.expense_monthly_totals(person, year)
+    by_care = selectors.expense_by_care_type(person, year)
+    totals = selectors.yearly_totals(person, year)
     people = []
     if is_own:
         for c in selectors.claimable_people(person, year):
             row = {"claimable": c, "totals": None}
             if c.person.pk == person.pk:
                 row["totals"] = totals
-            elif can_view(request.user, c.person, Scope.RECORDS):
-                seen = person_for_viewer(
-                    request.user, c.person.pk, scope=Scope.RECORDS, request=request
-                )
-                row["totals"] = sources.yearly_totals(seen, year)
+            else:
+                seen = person_access(viewer_for(request), c.person.pk, person=c.person)
+                if seen.may(Scope.RECORDS):
+                    row["totals"] = selectors.yearly_totals(seen.require(Scope.RECORDS), year)
+                    seen.audit(request)
             if row["totals"] is not None:
                 row["deduction_fen"] = serious_illness_deduction_fen(
                     row["totals"]["self_borne_fen"]
@@ -282,7 +344,7 @@ def summary(request):
     chart_list = [
         _months_chart(
             "chart-contrib",
-            _("Contributions paid per month, employer's and own share (yuan)"),
+            _("Contributions paid per month, employer's and own share"),
             contrib_months,
             empty_text=_("No contributions were paid in %(year)s.") % {"year": year},
         ),
@@ -314,6 +376,8 @@ def summary(request):
             "contributions": contrib_totals,
             "people": people,
             "charts": chart_list,
+            "room": benefit_room(person, year),
+            "room_year": year,
         },
     )
 
@@ -331,7 +395,7 @@ def _month(value: str | None) -> dt.date | None:
 def _certificate_rows(person: InsuredPerson, start: dt.date, end: dt.date) -> list[dict]:
     rows, after = [], None
     while True:
-        page = sources.contributions(person, after=after, limit=500)
+        page = selectors.contributions(person, after=after, limit=500)
         for c in page:
             if start <= c.period <= end:
                 rows.append(
@@ -427,7 +491,7 @@ def certificate_pdf(request):
         "facts": certificates.certificate_facts(
             content, type_label=str(InsuranceType(content["type"]).label), with_issue=False
         ),
-        "table_head": [_("Month"), _("Status"), _("Paid (yuan)"), _("Credited (yuan)")],
+        "table_head": [_("Month"), _("Status"), _("Paid"), _("Credited")],
         "table": certificates.certificate_table(content, status_labels=_status_labels()),
         "statement": _(
             "This certifies the basic medical insurance contributions recorded for the "
@@ -447,6 +511,123 @@ def certificate_pdf(request):
         return HttpResponse(exc.message, status=exc.status_code, content_type="text/plain")
     response = HttpResponse(body, content_type="application/pdf")
     name = f"payment-record-{content['start']}-{content['end']}.pdf"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["X-Verification-Code"] = issued.code
+    return response
+
+
+# --- insurance certificate (参保凭证) -------------------------------------------
+
+
+def _paid_periods(person: InsuredPerson) -> list[str]:
+    """Every paid month of the person ("YYYY-MM"), newest first."""
+    periods, after = [], None
+    while True:
+        page = selectors.contributions(
+            person, status=ContributionStatus.PAID, after=after, limit=500
+        )
+        periods += [c.period.strftime("%Y-%m") for c in page]
+        if len(page) < 500:
+            return periods
+        after = (page[-1].period, page[-1].pk)
+
+
+def _insurance_form(request, person, is_own, *, status=200, **extra):
+    today = _today()
+    ctx = {
+        "subject": person,
+        "is_own": is_own,
+        "start": request.GET.get("start") or f"{today.year - 1}-01",
+        "end": request.GET.get("end") or today.strftime("%Y-%m"),
+        "region_name": region_name(person.insured_region),
+        **extra,
+    }
+    return render(request, "dashboard/insurance_certificate.html", ctx, status=status)
+
+
+@login_required
+@never_cache
+@require_GET
+def insurance_certificate(request):
+    """Choose the months to list; the form downloads the PDF."""
+    person, is_own = _subject(request, Scope.RECORDS)
+    return _insurance_form(request, person, is_own)
+
+
+@login_required
+@never_cache
+@require_GET
+def insurance_certificate_pdf(request):
+    """The insurance certificate (参保凭证): for the member, or for a relative
+    holding the records scope (the download is audited)."""
+    person, is_own = _subject(request, Scope.RECORDS)
+    start, end = _month(request.GET.get("start")), _month(request.GET.get("end"))
+    errors = {}
+    if start is None:
+        errors["start"] = [_("Choose the first month (YYYY-MM).")]
+    if end is None:
+        errors["end"] = [_("Choose the last month (YYYY-MM).")]
+    if start and end and start > end:
+        errors["end"] = [_("The last month is before the first month.")]
+    if errors:
+        return _insurance_form(request, person, is_own, status=400, errors=errors)
+    try:
+        content = certificates.insurance_content(
+            person=person,
+            region_name=region_name(person.insured_region),
+            start=start.strftime("%Y-%m"),
+            end=end.strftime("%Y-%m"),
+            rows=_certificate_rows(person, start, end),
+            paid_periods=_paid_periods(person),
+            issued_at=timezone.now(),
+            issuer=settings.CERTIFICATE_ISSUER or _("Medical insurance portal (demonstration)"),
+        )
+    except ApplicationError as exc:
+        return _insurance_form(
+            request, person, is_own, status=400, errors=exc.fields, form_error=exc.message
+        )
+    issued = dashboard_services.certificate_issue(
+        person=person, kind=CertificateKind.INSURANCE, content=content, issued_by=request.user
+    )
+    if not is_own:
+        audit_record(
+            actor=request.user,
+            action="dashboard.certificate.insurance.download",
+            subject_person=person,
+            target=issued,
+            detail={"start": content["start"], "end": content["end"]},
+            request=request,
+        )
+    labels = {
+        "title": _("Insurance certificate"),
+        "issuer_line": _("Issued by %(issuer)s on %(time)s")
+        % {"issuer": content["issuer"], "time": content["issued_at"]},
+        "facts": certificates.insurance_facts(
+            content, type_label=str(InsuranceType(content["type"]).label), with_issue=False
+        ),
+        "table_head": [_("Month"), _("Status"), _("Paid"), _("Credited")],
+        "table": certificates.certificate_table(content, status_labels=_status_labels()),
+        "statement": _(
+            "This certifies that the person above is insured in the basic medical insurance "
+            "as shown, with the contributions recorded for the period shown."
+        ),
+        "verify_hint": _(
+            "Anyone can check this certificate: scan the QR code, or open the address "
+            "below and compare what it shows with this paper."
+        ),
+        "code_label": _("Verification code:"),
+    }
+    try:
+        body = certificates.certificate_pdf(
+            payload=content,
+            code=issued.code,
+            verify_url=_verify_url(request, issued.code),
+            labels=labels,
+        )
+    except ApplicationError as exc:
+        return HttpResponse(exc.message, status=exc.status_code, content_type="text/plain")
+    response = HttpResponse(body, content_type="application/pdf")
+    name = f"insurance-certificate-{content['start']}-{content['end']}.pdf"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     response["X-Verification-Code"] = issued.code
     return response
@@ -479,9 +660,12 @@ def verify(request, code: str | None = None):
             problem = "" if content is not None else "unknown"
     facts = table = None
     if content is not None:
-        facts = certificates.certificate_facts(
-            content, type_label=str(InsuranceType(content["type"]).label)
+        facts_of = (
+            certificates.insurance_facts
+            if content.get("kind") == certificates.INSURANCE_KIND
+            else certificates.certificate_facts
         )
+        facts = facts_of(content, type_label=str(InsuranceType(content["type"]).label))
         table = certificates.certificate_table(content, status_labels=_status_labels())
     return render(
         request,
@@ -492,9 +676,18 @@ def verify(request, code: str | None = None):
             "table": table,
             "checked": bool(raw),
             "problem": problem,
+            "kind_label": _kind_label(content),
         },
         status=200 if (content is not None or not raw) else 404,
     )
+
+
+def _kind_label(content: dict | None) -> str:
+    if content is None:
+        return ""
+    if content.get("kind") == certificates.INSURANCE_KIND:
+        return str(CertificateKind.INSURANCE.label)
+    return str(CertificateKind.PAYMENT_RECORD.label)
 
 
 # --- electronic certificate --------------------------------------------------
@@ -504,14 +697,14 @@ def verify(request, code: str | None = None):
 @never_cache
 @require_GET
 def ecert(request):
-    own = person_for_user(request.user)
-    if own is None:
-        raise Http404
+    viewer = viewer_for(request)
+    if viewer.person is None:
+        raise NotVisible
     return render(
         request,
         "dashboard/ecert.html",
         {
-            "people": selectors.ecert_people(own),
+            "people": ecert_subjects(viewer),
             "max_age": certificates.ECERT_MAX_AGE,
         },
     )
@@ -523,10 +716,7 @@ def ecert(request):
 def ecert_token(request, person_id: int):
     """{"token", "svg", "expires_in"}: a fresh QR for the member or a relative
     they may pay for; the page's script asks again before it expires."""
-    own = person_for_user(request.user)
-    subject = selectors.may_show_ecert(own, person_id) if own is not None else None
-    if subject is None:
-        raise Http404
+    subject = ecert_subject(viewer_for(request), person_id)
     token = certificates.ecert_token(subject)
     qr = segno.make(token, error="m")
     return JsonResponse(

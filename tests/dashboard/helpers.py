@@ -121,6 +121,7 @@ def link(
     balance=True,
     records=True,
     pay=False,
+    errands=False,
     status=LinkStatus.APPROVED,
 ) -> FamilyLink:
     """A family link made the way members and staff make one: the member's
@@ -138,6 +139,7 @@ def link(
         scope_balance=balance,
         scope_records=records,
         scope_pay=pay,
+        scope_errands=errands,
     )
     if status != LinkStatus.PENDING:
         reviewer, _created = User.objects.get_or_create(

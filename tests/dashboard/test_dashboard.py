@@ -16,9 +16,9 @@ def test_member_home_is_the_dashboard_with_both_pockets(alice, client_for):
     assert response.status_code == 200
     body = response.content.decode()
     # 1,234.56 + the 160.00 November credited
-    assert 'data-testid="balance-current">1,394.56<' in body
-    assert 'data-testid="balance-prior">5,000.00<' in body
-    assert 'data-testid="balance-total">6,394.56<' in body
+    assert 'data-testid="balance-current">¥1,394.56<' in body
+    assert 'data-testid="balance-prior">¥5,000.00<' in body
+    assert 'data-testid="balance-total">¥6,394.56<' in body
     assert "2025-11" in body
     assert "880.00" in body  # 160 + 720 yuan paid that month
 
@@ -66,7 +66,7 @@ def test_relative_sees_only_the_granted_scopes_and_is_audited(alice, bob, client
 
     body = response.content.decode()
     assert response.status_code == 200
-    assert 'data-testid="balance-total">190.00<' in body  # 10 + 20 + 160 credited
+    assert 'data-testid="balance-total">¥190.00<' in body  # 10 + 20 + 160 credited
     assert 'data-testid="latest-contributions"' not in body
     assert alice.id_number not in body
     assert alice.masked_id_number in body

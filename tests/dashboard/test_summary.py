@@ -40,13 +40,13 @@ def test_summary_shows_deduction_rows_and_accessible_charts(alice, bob, client_f
     assert '<title id="chart-contrib-title">' in body
     # March and April bars carry 880 yuan each, written at the bar's end; the
     # data table says so too.
-    assert body.count('class="chart-value">880.00</text>') == 2
-    assert body.count('<td class="num">880.00</td>') == 2
+    assert body.count('class="chart-value">¥880.00</text>') == 2
+    assert body.count('<td class="num">¥880.00</td>') == 2
     # The year's contributions as numbers, own and employer's share apart.
     assert 'data-testid="contrib-months">2<' in body
-    assert 'data-testid="contrib-own">320.00<' in body
-    assert 'data-testid="contrib-employer">1,440.00<' in body
-    assert 'data-testid="contrib-credited">320.00<' in body
+    assert 'data-testid="contrib-own">¥320.00<' in body
+    assert 'data-testid="contrib-employer">¥1,440.00<' in body
+    assert 'data-testid="contrib-credited">¥320.00<' in body
 
 
 def test_a_year_without_expenses_says_so_instead_of_drawing_an_empty_axis(alice, client_for):

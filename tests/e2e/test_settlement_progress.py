@@ -16,6 +16,7 @@ from django.test import override_settings
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
+from accounts.selectors import account_balance_fen
 from accounts.services import institution_payable
 from claims.models import Expense, SettlementBatch, SettlementEntry
 from claims.services import LineInput, expense_submit
@@ -48,7 +49,7 @@ def test_staff_settle_now_and_watch_the_progress_bar_reach_done(
     # 300000 - 180000 deductible at 70 %, then 5 x 300000 at 70 %.
     fund_total = Expense.objects.filter(institution=hospital).aggregate(s=Sum("fund_fen"))["s"]
     assert fund_total == 84000 + 5 * 210000
-    payable_before = institution_payable(hospital.pk).balance_fen
+    payable_before = account_balance_fen(institution_payable(hospital.pk))
 
     # A real worker on this test's own queue: 3 chunks of 2, 1.5 s apart.
     w = claims_worker
@@ -90,7 +91,7 @@ def test_staff_settle_now_and_watch_the_progress_bar_reach_done(
         expect(bar).to_have_js_property("value", 100)
         expect(box.locator('[data-field="percent"]')).to_have_text("100")
         expect(box.locator('[data-field="expense_count"]')).to_have_text("6")
-        expect(box.locator('[data-field="fund"]')).to_have_text("11,340.00")
+        expect(box.locator('[data-field="fund"]')).to_have_text("¥11,340.00")
     finally:
         current_app.conf.task_default_queue = default_queue
         kind_queues.disable()
@@ -112,13 +113,12 @@ def test_staff_settle_now_and_watch_the_progress_bar_reach_done(
     )
     for pk in expense_ids:
         expect(rows.filter(has_text=f"#{pk}")).to_have_count(1)
-    expect(box.locator('[data-field="fund"]')).to_have_text("11,340.00")
+    expect(box.locator('[data-field="fund"]')).to_have_text("¥11,340.00")
     expect(bar).to_have_js_property("value", 100)
     screenshot("staff-settlement-progress")
 
     payable = institution_payable(hospital.pk)
-    payable.refresh_from_db()
-    assert payable.balance_fen - payable_before == 1134000
+    assert account_balance_fen(payable) - payable_before == 1134000
     out = io.StringIO()
     call_command("verify_ledger", stdout=out)
     assert out.getvalue().strip() == "ledger consistent"
