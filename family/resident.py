@@ -383,16 +383,29 @@ def paid_by_member(member: InsuredPerson, *, year: int | None = None, limit: int
     """Contributions ``member`` paid for relatives (newest first): the debit
     lines of their prior-years pocket. The caller obtained ``member`` through
     the permission layer (scope ``records``)."""
-    qs = ResidentContributionPayment.objects.filter(member=member).select_related("relative")
+    qs = ResidentContributionPayment.objects.filter(member=member)
     if year:
         qs = qs.filter(Q(created_at__year=year) | Q(year=year))
-    return list(qs.order_by("-created_at", "-id")[:limit])
+    return _with_people(list(qs.order_by("-created_at", "-id")[:limit]), "relative")
 
 
 def paid_for_relative(relative: InsuredPerson, *, limit: int = 50):
     """Contributions paid for ``relative`` from someone's surplus (newest first)."""
-    return list(
-        ResidentContributionPayment.objects.filter(relative=relative)
-        .select_related("member")
-        .order_by("-year", "-id")[:limit]
+    return _with_people(
+        list(
+            ResidentContributionPayment.objects.filter(relative=relative).order_by("-year", "-id")[
+                :limit
+            ]
+        ),
+        "member",
     )
+
+
+def _with_people(payments: list, field: str) -> list:
+    """Attach the other person of each payment in one query. People are read
+    from the primary (docs/adr/0011): a join would read them from the replica
+    the records page's figures come from."""
+    people = InsuredPerson.objects.in_bulk({getattr(p, f"{field}_id") for p in payments})
+    for payment in payments:
+        setattr(payment, field, people[getattr(payment, f"{field}_id")])
+    return payments

@@ -76,7 +76,7 @@ def test_grandparent_confirms_scope_change_expiry_and_renewal(
     expect(page.get_by_test_id(f"status-{link.pk}")).to_have_attribute("data-state", "in_effect")
     assert page.goto(f"/family/view/{alice.pk}/").status == 200
     expect(page.get_by_test_id("balance-total")).to_have_text("¥500.00")
-    expect(page.get_by_test_id("records")).to_have_count(0)
+    expect(page.get_by_test_id("latest-contributions")).to_have_count(0)
     relative_view = f"/family/view/{alice.pk}/"
     page.context.clear_cookies()
 
@@ -98,7 +98,7 @@ def test_grandparent_confirms_scope_change_expiry_and_renewal(
     # The grandparent's next request: records, no balance.
     sign_in(page, grandpa.id_number, PASSWORD)
     page.goto(relative_view)
-    expect(page.get_by_test_id("records")).to_have_count(1)
+    expect(page.get_by_test_id("latest-contributions")).to_have_count(1)
     expect(page.get_by_test_id("balance-total")).to_have_count(0)
 
     # The end date passes: the next request is refused, no job needed.

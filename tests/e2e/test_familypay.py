@@ -47,13 +47,13 @@ def _pay(page, child, year: int, *, double_click: bool = False) -> None:
     page.get_by_test_id(f"relative-{child.pk}").check()
     page.get_by_test_id("year").select_option(str(year))
     page.get_by_test_id("continue").click()
-    expect(page.get_by_test_id("amount")).to_have_text("400.00")
+    expect(page.get_by_test_id("amount")).to_have_text("¥400.00")
     if double_click:  # two POSTs of one confirmation: one payment
         page.get_by_test_id("confirm-pay").dblclick()
     else:
         page.get_by_test_id("confirm-pay").click()
     expect(page.get_by_test_id("resident-paid")).to_be_visible()
-    expect(page.get_by_test_id("amount")).to_have_text("400.00")
+    expect(page.get_by_test_id("amount")).to_have_text("¥400.00")
 
 
 def test_pay_a_relatives_contribution_and_read_the_access_log(page, alice, bob, staff, screenshot):
@@ -66,10 +66,11 @@ def test_pay_a_relatives_contribution_and_read_the_access_log(page, alice, bob, 
     link(alice, bob, staff, relationship="spouse", scope_balance=True, scope_records=True)
     fund_prior(alice, 100000)
 
-    # bob looks at alice's account: two views for her log.
+    # bob looks at alice's account once: the page shows the three grants he
+    # holds (balance, records, the pay form), one access-log entry each.
     sign_in(page, bob.id_number, PASSWORD)
     page.goto(f"/dashboard/{alice.pk}/")
-    expect(page.get_by_test_id("balance-prior")).to_have_text("1,000.00")
+    expect(page.get_by_test_id("balance-prior")).to_have_text("¥1,000.00")
     page.context.clear_cookies()
 
     sign_in(page, alice.id_number, PASSWORD)
@@ -100,14 +101,18 @@ def test_pay_a_relatives_contribution_and_read_the_access_log(page, alice, bob, 
     prior = LedgerAccount.objects.get(person=alice, kind=AccountKind.MEMBER_PRIOR)
     assert prior.balance_fen == 20000
 
-    # Both payments on her records; bob's two views in her access log.
+    # Both payments on her records; bob's one view, by grant, in her access log.
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto("/dashboard/records/")
     expect(page.get_by_test_id("surplus-line")).to_have_count(2)
     page.get_by_test_id("nav-access-log").click()
     entries = page.get_by_test_id("log-entry")
-    expect(entries).to_have_count(2)
-    expect(entries.first).to_contain_text("Bob")
+    expect(entries).to_have_count(3)
+    for entry in entries.all():
+        expect(entry).to_contain_text("Bob")
+    expect(entries.filter(has_text="余额")).not_to_have_count(0)
+    expect(entries.filter(has_text="缴费记录")).not_to_have_count(0)
+    expect(entries.filter(has_text="历年资金支付")).not_to_have_count(0)
     page.set_viewport_size({"width": 390, "height": 844})
     page.select_option("#f-kind", "payment")
     page.locator("form[data-testid=log-filters] button[type=submit]").click()
@@ -130,6 +135,6 @@ def test_pay_a_relatives_contribution_and_read_the_access_log(page, alice, bob, 
     # bob's own list: what he did on alice's account.
     sign_in(page, bob.id_number, PASSWORD)
     page.goto("/access-log/mine/")
-    expect(page.get_by_test_id("own-entry")).to_have_count(2)
+    expect(page.get_by_test_id("own-entry")).to_have_count(3)
     problems += _check_all(page, ["/access-log/mine/", "/access-log/"])
     assert problems == [], "\n".join(problems)

@@ -116,7 +116,7 @@ def test_member_pages_read_from_the_replica_and_access_from_the_primary(
         assert not [q["sql"] for q in on_replica if PRIMARY_ONLY.search(q["sql"])], path
         # ... and who she is (session, user, person) from the primary
         assert any("members_" in q["sql"] for q in on_primary), path
-    assert _balance(client_for(alice).get("/")) == "123.45"
+    assert _balance(client_for(alice).get("/")) == "¥123.45"
 
 
 def test_a_revoked_link_refuses_at_once_while_the_replica_lags(replica, alice, bob, staff, client):
@@ -148,9 +148,9 @@ def test_a_revoked_link_refuses_at_once_while_the_replica_lags(replica, alice, b
     assert relative.get(f"/dashboard/{alice.pk}/").status_code == 404
     assert relative.get(f"/dashboard/records/?person={alice.pk}").status_code == 404
     # alice's page before her write was the replica's (lagging) view ...
-    assert _balance(before_her_write) == "100.00"
+    assert _balance(before_her_write) == "¥100.00"
     # ... and after her own write she reads the primary: her new credit shows
     with CaptureQueriesContext(replica) as on_replica:
         after_her_write = member.get("/")
-    assert _balance(after_her_write) == "150.00"
+    assert _balance(after_her_write) == "¥150.00"
     assert len(on_replica) == 0
