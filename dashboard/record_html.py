@@ -24,6 +24,23 @@ def _labels(choices) -> dict[str, str]:
     return {value: escape(str(label)) for value, label in choices}
 
 
+def _status_badges(unknown: str):
+    """A function giving a contribution's status badge: a retiree's credit
+    with nothing paid says so (not "paid 0.00"); others show their status,
+    paid green, arrears amber, anything else ``unknown``'s class."""
+    retiree = escape(_("Retiree credit (nothing to pay)"))
+    statuses = _labels(ContributionStatus.choices)
+    badge = {"paid": "ok", "arrears": "warn"}
+
+    def state(c) -> str:
+        if c.status == "paid" and not c.employer_fen and not c.individual_fen and c.credited_fen:
+            return f'<span class="badge ok">{retiree}</span>'
+        label = statuses.get(c.status) or escape(c.status)
+        return f'<span class="badge {badge.get(c.status, unknown)}">{label}</span>'
+
+    return state
+
+
 def contribution_rows(rows) -> SafeString:
     """The ``<tr>`` of each contribution (``payments.selectors.RecordRow``)."""
     if not rows:
@@ -32,17 +49,11 @@ def contribution_rows(rows) -> SafeString:
     employer, individual = escape(_("Employer")), escape(_("Individual"))
     credited, payer_l = escape(_("Credited")), escape(_("Payer"))
     paid_l, status_l = escape(_("Date paid")), escape(_("Status"))
-    retiree = escape(_("Retiree credit (nothing to pay)"))
     payers = _labels(ContributionPayer.choices)
-    statuses = _labels(ContributionStatus.choices)
-    badge = {"paid": "ok", "arrears": "warn"}
+    status_badge = _status_badges("bad")
     out = []
     for c in rows:
-        if c.status == "paid" and not c.employer_fen and not c.individual_fen and c.credited_fen:
-            state = f'<span class="badge ok">{retiree}</span>'
-        else:
-            label = statuses.get(c.status) or escape(c.status)
-            state = f'<span class="badge {badge.get(c.status, "bad")}">{label}</span>'
+        state = status_badge(c)
         paid = c.paid_on.isoformat() if c.paid_on else "—"
         out.append(
             f'<tr data-testid="contribution-row">'
@@ -117,16 +128,10 @@ def latest_contribution_rows(rows) -> SafeString:
         return mark_safe("")
     month, paid_l = escape(_("Month")), escape(_("Paid"))
     credited, status_l = escape(_("Credited")), escape(_("Status"))
-    retiree = escape(_("Retiree credit (nothing to pay)"))
-    statuses = _labels(ContributionStatus.choices)
-    badge = {"paid": "ok", "arrears": "warn"}
+    status_badge = _status_badges("")
     out = []
     for c in rows:
-        if c.status == "paid" and not c.employer_fen and not c.individual_fen and c.credited_fen:
-            state = f'<span class="badge ok">{retiree}</span>'
-        else:
-            label = statuses.get(c.status) or escape(c.status)
-            state = f'<span class="badge {badge.get(c.status, "")}">{label}</span>'
+        state = status_badge(c)
         out.append(
             f'<tr><th scope="row" data-label="{month}">{c.period.year:04d}-{c.period.month:02d}'
             f'</th><td class="num" data-label="{paid_l}">'

@@ -483,37 +483,20 @@ def certificate_pdf(request):
         content=content,
         issued_by=request.user,
     )
-    verify_url = _verify_url(request, issued.code)
-    labels = {
-        "title": _("Payment record certificate"),
-        "issuer_line": _("Issued by %(issuer)s on %(time)s")
-        % {"issuer": content["issuer"], "time": content["issued_at"]},
-        "facts": certificates.certificate_facts(
+    return _certificate_pdf(
+        request,
+        issued,
+        content,
+        title=_("Payment record certificate"),
+        facts=certificates.certificate_facts(
             content, type_label=str(InsuranceType(content["type"]).label), with_issue=False
         ),
-        "table_head": [_("Month"), _("Status"), _("Paid"), _("Credited")],
-        "table": certificates.certificate_table(content, status_labels=_status_labels()),
-        "statement": _(
+        statement=_(
             "This certifies the basic medical insurance contributions recorded for the "
             "person above in the period shown."
         ),
-        "verify_hint": _(
-            "Anyone can check this certificate: scan the QR code, or open the address "
-            "below and compare what it shows with this paper."
-        ),
-        "code_label": _("Verification code:"),
-    }
-    try:
-        body = certificates.certificate_pdf(
-            payload=content, code=issued.code, verify_url=verify_url, labels=labels
-        )
-    except ApplicationError as exc:
-        return HttpResponse(exc.message, status=exc.status_code, content_type="text/plain")
-    response = HttpResponse(body, content_type="application/pdf")
-    name = f"payment-record-{content['start']}-{content['end']}.pdf"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    response["X-Verification-Code"] = issued.code
-    return response
+        file_stem="payment-record",
+    )
 
 
 # --- insurance certificate (参保凭证) -------------------------------------------
@@ -598,19 +581,33 @@ def insurance_certificate_pdf(request):
             detail={"start": content["start"], "end": content["end"]},
             request=request,
         )
-    labels = {
-        "title": _("Insurance certificate"),
-        "issuer_line": _("Issued by %(issuer)s on %(time)s")
-        % {"issuer": content["issuer"], "time": content["issued_at"]},
-        "facts": certificates.insurance_facts(
+    return _certificate_pdf(
+        request,
+        issued,
+        content,
+        title=_("Insurance certificate"),
+        facts=certificates.insurance_facts(
             content, type_label=str(InsuranceType(content["type"]).label), with_issue=False
         ),
-        "table_head": [_("Month"), _("Status"), _("Paid"), _("Credited")],
-        "table": certificates.certificate_table(content, status_labels=_status_labels()),
-        "statement": _(
+        statement=_(
             "This certifies that the person above is insured in the basic medical insurance "
             "as shown, with the contributions recorded for the period shown."
         ),
+        file_stem="insurance-certificate",
+    )
+
+
+def _certificate_pdf(request, issued, content, *, title, facts, statement, file_stem):
+    """The PDF of an issued certificate: its facts, the month table, the
+    issuer line, the QR code and the verification address and code."""
+    labels = {
+        "title": title,
+        "issuer_line": _("Issued by %(issuer)s on %(time)s")
+        % {"issuer": content["issuer"], "time": content["issued_at"]},
+        "facts": facts,
+        "table_head": [_("Month"), _("Status"), _("Paid"), _("Credited")],
+        "table": certificates.certificate_table(content, status_labels=_status_labels()),
+        "statement": statement,
         "verify_hint": _(
             "Anyone can check this certificate: scan the QR code, or open the address "
             "below and compare what it shows with this paper."
@@ -627,7 +624,7 @@ def insurance_certificate_pdf(request):
     except ApplicationError as exc:
         return HttpResponse(exc.message, status=exc.status_code, content_type="text/plain")
     response = HttpResponse(body, content_type="application/pdf")
-    name = f"insurance-certificate-{content['start']}-{content['end']}.pdf"
+    name = f"{file_stem}-{content['start']}-{content['end']}.pdf"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     response["X-Verification-Code"] = issued.code
     return response

@@ -81,40 +81,55 @@ def index(request):
     )
 
 
+def _submit(request, form, template: str, submit, sent: str, detail: str, person, is_own):
+    """The shared shape of a new errand: the form, then ``submit(data)`` (a
+    service call returning the errand); a refusal is put on the form (400, or
+    the service's 409/429), success says ``sent`` and goes to the errand."""
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                errand = submit(form.cleaned_data)
+            except ApplicationError as exc:
+                _form_error(form, exc)
+                status = exc.status_code if exc.status_code in (409, 429) else 400
+            else:
+                messages.success(request, sent)
+                return redirect(detail, pk=errand.pk)
+    return render(
+        request, template, {"form": form, "subject": person, "is_own": is_own}, status=status
+    )
+
+
 @upload_cap("FAMILY_UPLOAD_MAX_BYTES")
 @login_required
 @require_http_methods(["GET", "POST"])
 def filing_new(request):
     person, is_own = _subject(request)
-    form = FilingForm(request.POST or None, request.FILES or None)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                filing = services.filing_submit(
-                    person=person,
-                    actor=request.user,
-                    kind=data["kind"],
-                    destination=data["destination"],
-                    start_date=data["start_date"],
-                    end_date=data["end_date"],
-                    document_kind=data["document_kind"],
-                    document=request.FILES.get("document"),
-                    request=request,
-                )
-            except ApplicationError as exc:
-                _form_error(form, exc)
-                status = exc.status_code if exc.status_code in (409, 429) else 400
-            else:
-                messages.success(request, _("The filing was sent. Staff will review it."))
-                return redirect("errands:filing", pk=filing.pk)
-    return render(
+
+    def submit(data):
+        return services.filing_submit(
+            person=person,
+            actor=request.user,
+            kind=data["kind"],
+            destination=data["destination"],
+            start_date=data["start_date"],
+            end_date=data["end_date"],
+            document_kind=data["document_kind"],
+            document=request.FILES.get("document"),
+            request=request,
+        )
+
+    return _submit(
         request,
+        FilingForm(request.POST or None, request.FILES or None),
         "errands/filing_new.html",
-        {"form": form, "subject": person, "is_own": is_own},
-        status=status,
+        submit,
+        _("The filing was sent. Staff will review it."),
+        "errands:filing",
+        person,
+        is_own,
     )
 
 
@@ -123,32 +138,27 @@ def filing_new(request):
 @require_http_methods(["GET", "POST"])
 def chronic_new(request):
     person, is_own = _subject(request)
-    form = ChronicForm(
-        request.POST or None, request.FILES or None, diseases=list(selectors.diseases())
-    )
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            try:
-                application = services.chronic_submit(
-                    person=person,
-                    actor=request.user,
-                    disease_code=form.cleaned_data["disease"],
-                    document=request.FILES.get("document"),
-                    request=request,
-                )
-            except ApplicationError as exc:
-                _form_error(form, exc)
-                status = exc.status_code if exc.status_code in (409, 429) else 400
-            else:
-                messages.success(request, _("The application was sent. Staff will review it."))
-                return redirect("errands:chronic", pk=application.pk)
-    return render(
+
+    def submit(data):
+        return services.chronic_submit(
+            person=person,
+            actor=request.user,
+            disease_code=data["disease"],
+            document=request.FILES.get("document"),
+            request=request,
+        )
+
+    return _submit(
         request,
+        ChronicForm(
+            request.POST or None, request.FILES or None, diseases=list(selectors.diseases())
+        ),
         "errands/chronic_new.html",
-        {"form": form, "subject": person, "is_own": is_own},
-        status=status,
+        submit,
+        _("The application was sent. Staff will review it."),
+        "errands:chronic",
+        person,
+        is_own,
     )
 
 

@@ -778,60 +778,40 @@ def links_remind_expiring(*, now: dt.datetime | None = None) -> int:
     within 30 days, once per link and end date (a conditional UPDATE claims
     it; a renewal sets a new end date, which gets its own reminder)."""
     now = now or timezone.now()
-    due = (
-        FamilyLink.objects.in_effect(now)
-        .filter(expires_at__lte=now + dt.timedelta(days=REMINDER_DAYS))
-        .exclude(reminded_for=models.F("expires_at"))
-        .values_list("pk", "expires_at")
+    due = FamilyLink.objects.in_effect(now).filter(
+        expires_at__lte=now + dt.timedelta(days=REMINDER_DAYS)
     )
-    done = 0
-    for pk, expires_at in list(due):
-        with transaction.atomic():
-            claimed = (
-                FamilyLink.objects.filter(pk=pk, expires_at=expires_at, status=LinkStatus.APPROVED)
-                .exclude(reminded_for=expires_at)
-                .update(reminded_for=expires_at)
-            )
-            if claimed != 1:
-                continue
-            link = _link_row(pk)
-            audit_record(
-                actor=None,
-                action="family.link.expiry_reminder",
-                subject_person=link.member,
-                target=link,
-                detail={
-                    "relative": link.relative_id,
-                    "expires_at": expires_at.isoformat() if expires_at else None,
-                },
-            )
-            done += 1
-    return done
+    return _record_once_per_end_date(due, "reminded_for", "family.link.expiry_reminder")
 
 
 def links_record_expired(*, now: dt.datetime | None = None) -> int:
     """Record ``family.link.expired`` once per link and end date. Access
     already stopped at the end date (``in_effect``); this only writes it down."""
     now = now or timezone.now()
-    due = (
-        FamilyLink.objects.filter(status=LinkStatus.APPROVED, expires_at__lte=now)
-        .exclude(expiry_recorded_for=models.F("expires_at"))
-        .values_list("pk", "expires_at")
-    )
+    due = FamilyLink.objects.filter(status=LinkStatus.APPROVED, expires_at__lte=now)
+    return _record_once_per_end_date(due, "expiry_recorded_for", "family.link.expired")
+
+
+def _record_once_per_end_date(due, marker: str, action: str) -> int:
+    """For each link of ``due`` whose ``marker`` column is not yet its end
+    date: claim it (a conditional UPDATE setting ``marker`` to the end date,
+    so two sweeps never both record it) and record ``action``, each link in
+    its own transaction. Returns how many were recorded."""
+    pairs = due.exclude(**{marker: models.F("expires_at")}).values_list("pk", "expires_at")
     done = 0
-    for pk, expires_at in list(due):
+    for pk, expires_at in list(pairs):
         with transaction.atomic():
             claimed = (
                 FamilyLink.objects.filter(pk=pk, expires_at=expires_at, status=LinkStatus.APPROVED)
-                .exclude(expiry_recorded_for=expires_at)
-                .update(expiry_recorded_for=expires_at)
+                .exclude(**{marker: expires_at})
+                .update(**{marker: expires_at})
             )
             if claimed != 1:
                 continue
             link = _link_row(pk)
             audit_record(
                 actor=None,
-                action="family.link.expired",
+                action=action,
                 subject_person=link.member,
                 target=link,
                 detail={
