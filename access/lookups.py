@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from audit.services import audit_record
-from family.models import FamilyLink
+from family.models import FamilyLink, LinkStatus
 from members.models import InsuredPerson
 
 from .middleware import NotVisible
@@ -235,7 +235,18 @@ def document_for_request(request, link_id) -> FamilyLink:
 
 def grants_received(person: InsuredPerson) -> list[FamilyLink]:
     """Links in effect naming ``person`` as the relative: the members whose
-    accounts they may open, in one query."""
+    accounts they may open, in one query (two when there are any: most
+    members are nobody's relative, and a plain-SQL probe costs a fraction of
+    compiling the full query; docs/adr/0006)."""
+    from portal.replica import reading
+
+    with reading(FamilyLink).cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM family_familylink WHERE relative_id = %s AND status = %s LIMIT 1",
+            [person.pk, str(LinkStatus.APPROVED)],
+        )
+        if cursor.fetchone() is None:
+            return []
     return list(
         FamilyLink.objects.in_effect()
         .filter(relative=person)
