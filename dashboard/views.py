@@ -237,6 +237,7 @@ def records(request):
         expenses = expenses[:PAGE_SIZE]
         next_e = _cursor_of(expenses[-1].service_date, expenses[-1].pk)
     this_year = _today().year
+    surplus_paid, paid_for_subject = resident_payments.surplus_lines(person, year=year_int)
     return render(
         request,
         "dashboard/records.html",
@@ -255,8 +256,8 @@ def records(request):
             "raw_year": year,
             # Resident contributions paid from a surplus (docs/adr/0018): the
             # subject's debit lines, and what relatives paid for the subject.
-            "surplus_paid": resident_payments.paid_by_member(person, year=year_int),
-            "paid_for_subject": resident_payments.paid_for_relative(person),
+            "surplus_paid": surplus_paid,
+            "paid_for_subject": paid_for_subject,
         },
     )
 

@@ -40,6 +40,7 @@ from payments.models import (
 from payments.selectors import policy_for
 from portal.errors import ApplicationError, Conflict
 from portal.money import format_yuan
+from portal.replica import reading
 from portal.transactions import retry_on_conflict
 
 from .models import FamilyLink
@@ -377,6 +378,24 @@ def resident_contribution_pay(
 
 
 # --- What the records pages show ---------------------------------------------
+
+
+def surplus_lines(person: InsuredPerson, *, year: int | None = None) -> tuple[list, list]:
+    """The records page's two lists: what ``person`` paid for relatives
+    (``paid_by_member``) and what relatives paid for ``person``
+    (``paid_for_relative``). A plain-SQL probe first: most persons have
+    neither, and it costs a fraction of compiling the two queries
+    (docs/adr/0006)."""
+    with reading(ResidentContributionPayment).cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM payments_residentcontributionpayment"
+            " WHERE member_id = %s) OR EXISTS (SELECT 1 FROM"
+            " payments_residentcontributionpayment WHERE relative_id = %s)",
+            [person.pk, person.pk],
+        )
+        if not cursor.fetchone()[0]:
+            return [], []
+    return paid_by_member(person, year=year), paid_for_relative(person)
 
 
 def paid_by_member(member: InsuredPerson, *, year: int | None = None, limit: int = 50):

@@ -43,7 +43,11 @@ def test_granted_members_are_the_approved_links_by_name(alice, django_assert_num
     link(pending, alice, status=LinkStatus.PENDING)
     link(alice, zoe)  # alice granting zoe: not a card on alice's dashboard
 
+    # nobody granted pat anything: one probe, no cards
     with django_assert_num_queries(1):
+        assert granted_members(pending) == []
+    # the probe, then the links in effect with both persons
+    with django_assert_num_queries(2):
         cards = granted_members(alice)
 
     assert [(c.member_id, c.member_name) for c in cards] == [(ann.pk, "Ann"), (zoe.pk, "Zoe")]
