@@ -32,7 +32,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import db_name, drop_database, ensure_database, machine_description, setup_django
+from bench.common import (
+    db_name,
+    drop_database,
+    ensure_database,
+    machine_description,
+    setup_django,
+    verdict_markdown,
+)
 
 URL = os.environ.get(
     "BENCH_SETTLEMENT_DATABASE_URL",
@@ -216,10 +223,15 @@ def settlement_verdict(settle_s: float, copy_s: float) -> str:
     """Issue 16's row: settlement at least 1/3 of a plain COPY's rate."""
     rate = copy_s / settle_s if settle_s else 0.0
     met = settle_s <= 3 * copy_s
-    return (
-        "\n| what | target | measured | met |\n|---|---|---|---|\n"
-        f"| settlement | at least 1/3 of COPY's rate | 1/{settle_s / copy_s:.1f} "
-        f"({rate:.2f} x COPY's rate) | {'yes' if met else '**no**'} |\n"
+    return "\n" + verdict_markdown(
+        [
+            (
+                "settlement",
+                "at least 1/3 of COPY's rate",
+                f"1/{settle_s / copy_s:.1f} ({rate:.2f} x COPY's rate)",
+                met,
+            )
+        ]
     )
 
 
