@@ -15,7 +15,16 @@ contributions (12 months of 2025 per person, all valid and paid), then times:
 2. importing the same file again (every row "already imported");
 3. ``verify_ledger``'s two set-based queries over the result;
 4. a plain ``COPY ... FROM STDIN (FORMAT csv)`` of the same file into an
-   unlogged table: the floor for moving these bytes into PostgreSQL.
+   unlogged table: the floor for moving these bytes into PostgreSQL;
+5. the reference of issue 16's target: a plain binary COPY of every row the
+   import wrote (its contributions, their ledger transactions and postings,
+   read back untimed) into copies of those tables made ``LIKE ... INCLUDING
+   ALL`` (indexes, CHECK constraints, defaults), with the real tables' foreign
+   keys and triggers recreated on the copies, pointing at the copies
+   (``reference_tables``); the three COPYs run in one transaction, timed to
+   its commit (deferred foreign-key checks included), median of 3. The
+   target: the import at least 1/4 of that rate (import_s <= 4 x
+   reference_s).
 
 Prints a Markdown section (bench/run appends it to bench/results.md).
 """
@@ -24,13 +33,21 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import OUT_DIR, ensure_database, machine_description, setup_django
+from bench.common import (
+    OUT_DIR,
+    ensure_database,
+    machine_description,
+    setup_django,
+    verdict_markdown,
+)
 
 URL = os.environ.get(
     "BENCH_IMPORT_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench_import"
@@ -117,6 +134,161 @@ def reset_contributions(cursor) -> None:
         cursor.execute("SET session_replication_role = origin")
 
 
+# The tables the import writes, and the ones their triggers and foreign keys
+# touch: each gets a copy for the reference (issue 16's target).
+REFERENCE_COPIES = {
+    "payments_contribution": "bench_ref_contribution",
+    "accounts_journaltransaction": "bench_ref_journaltransaction",
+    "accounts_posting": "bench_ref_posting",
+    "accounts_ledgeraccount": "bench_ref_ledgeraccount",
+    "accounts_balancedelta": "bench_ref_balancedelta",
+}
+# What the reference COPYs, in this order (a posting needs its transaction).
+REFERENCE_WRITTEN = ("payments_contribution", "accounts_journaltransaction", "accounts_posting")
+REFERENCE_RUNS = 3
+
+
+def _renamed(sql: str, names: dict[str, str]) -> str:
+    """``sql`` with every whole-word name in ``names`` (schema-qualified or
+    not) replaced by its copy's name."""
+    pattern = re.compile(r"\b(?:public\.)?(" + "|".join(map(re.escape, names)) + r")\b")
+    return pattern.sub(lambda m: names[m.group(1)], sql)
+
+
+def drop_reference_tables(cursor) -> None:
+    cursor.execute("DROP TABLE IF EXISTS " + ", ".join(REFERENCE_COPIES.values()) + " CASCADE")
+    cursor.execute(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p "
+        "JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = 'public' AND left(p.proname, 10) = 'bench_ref_'"
+    )
+    for (fn,) in cursor.fetchall():
+        cursor.execute(f"DROP FUNCTION IF EXISTS {fn}")
+
+
+def reference_tables(cursor, *, foreign_keys: bool = True) -> list[str]:
+    """Copies of the ledger and contribution tables for the reference COPY:
+    ``LIKE ... INCLUDING ALL`` (columns, defaults, identity, CHECK constraints,
+    indexes), the ledger accounts copied in (the postings' pockets and shared
+    accounts, before any trigger: the account guard refuses a new account with
+    a balance), then every trigger of the real tables recreated on the copies
+    with its function rewritten to the copies' names (the posting-balance
+    statement trigger locks and moves the copied pockets, appends deltas to
+    the copied deltas and checks the copied postings), and, with
+    ``foreign_keys``, every foreign key (LIKE never copies them; they are the
+    database's own per-row triggers) pointing at the copies, or at the real
+    table where none was made (persons, import batches). Returns what was
+    recreated, for the output."""
+    drop_reference_tables(cursor)
+    real = list(REFERENCE_COPIES)
+    for table, copy in REFERENCE_COPIES.items():
+        cursor.execute(f"CREATE TABLE {copy} (LIKE {table} INCLUDING ALL)")
+    cursor.execute("INSERT INTO bench_ref_ledgeraccount SELECT * FROM accounts_ledgeraccount")
+    cursor.execute(
+        "SELECT t.tgname, t.tgrelid::regclass::text, pg_get_triggerdef(t.oid), p.proname, "
+        "pg_get_functiondef(p.oid) FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+        "WHERE NOT t.tgisinternal AND t.tgrelid::regclass::text = ANY(%s) ORDER BY 2, 1",
+        [real],
+    )
+    triggers = cursor.fetchall()
+    names = dict(REFERENCE_COPIES)
+    names.update({fn: f"bench_ref_{fn}" for _n, _t, _d, fn, _f in triggers})
+    done = []
+    for fn in sorted({fn for _n, _t, _d, fn, _f in triggers}):
+        source = next(f for _n, _t, _d, name, f in triggers if name == fn)
+        cursor.execute(_renamed(source, names))
+    for name, table, definition, _fn, _f in triggers:
+        cursor.execute(_renamed(definition, names))
+        done.append(f"{table}.{name}")
+    if foreign_keys:
+        cursor.execute(
+            "SELECT conname, conrelid::regclass::text, pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE contype = 'f' AND conrelid::regclass::text = ANY(%s) "
+            "ORDER BY 2, 1",
+            [real],
+        )
+        for name, table, definition in cursor.fetchall():
+            cursor.execute(
+                f"ALTER TABLE {names[table]} ADD CONSTRAINT bench_ref_{name} "
+                f"{_renamed(definition, names)}"
+            )
+            done.append(f"{table}.{name} (foreign key)")
+    return done
+
+
+def export_written(cursor, batch_id: int) -> dict[str, Path]:
+    """Every row the first import wrote, as binary COPY files (untimed)."""
+    from payments.services import CREDIT_KIND
+
+    queries = {
+        "payments_contribution": f"SELECT * FROM payments_contribution WHERE batch_id = {batch_id}",
+        "accounts_journaltransaction": (
+            f"SELECT * FROM accounts_journaltransaction WHERE kind = '{CREDIT_KIND}'"
+        ),
+        "accounts_posting": (
+            "SELECT p.* FROM accounts_posting p JOIN accounts_journaltransaction t "
+            f"ON t.id = p.transaction_id WHERE t.kind = '{CREDIT_KIND}'"
+        ),
+    }
+    files = {}
+    for table in REFERENCE_WRITTEN:
+        files[table] = path = OUT_DIR / f"reference-{table}.bin"
+        with (
+            path.open("wb") as f,
+            cursor.cursor.copy(
+                f"COPY ({queries[table]} ORDER BY 1) TO STDOUT (FORMAT binary)"
+            ) as cp,
+        ):
+            for chunk in cp:
+                f.write(chunk)
+    return files
+
+
+def reference_copy(cursor, files: dict[str, Path], *, foreign_keys: bool = True):
+    """One timed run: fresh copies (untimed), then the three COPYs in one
+    transaction, timed to its commit. Returns (seconds, rows per table,
+    what was recreated)."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        recreated = reference_tables(cursor, foreign_keys=foreign_keys)
+    t = time.perf_counter()
+    with transaction.atomic():
+        for table in REFERENCE_WRITTEN:
+            copy = REFERENCE_COPIES[table]
+            with (
+                files[table].open("rb") as f,
+                cursor.cursor.copy(f"COPY {copy} FROM STDIN (FORMAT binary)") as cp,
+            ):
+                while chunk := f.read(1 << 20):
+                    cp.write(chunk)
+    seconds = time.perf_counter() - t
+    counts = {}
+    for table in REFERENCE_WRITTEN:
+        cursor.execute(f"SELECT count(*) FROM {REFERENCE_COPIES[table]}")
+        counts[table] = cursor.fetchone()[0]
+    with transaction.atomic():
+        drop_reference_tables(cursor)
+    return seconds, counts, recreated
+
+
+def import_verdict(import_s: float, reference_s: float) -> str:
+    """Issue 16's import row: the import at least 1/4 of the rate of a plain
+    COPY of every row it writes (rates of the same rows: compare times)."""
+    return verdict_markdown(
+        [
+            (
+                "contributions import",
+                "at least 1/4 of the rate of a plain COPY of every row it writes "
+                "(same indexes, constraints and triggers)",
+                f"1/{import_s / reference_s:.1f} "
+                f"({reference_s / import_s:.2f} x the reference's rate)",
+                import_s <= 4 * reference_s,
+            )
+        ]
+    )
+
+
 def main() -> None:
     ensure_database(URL)
     setup_django(URL)
@@ -191,6 +363,17 @@ def main() -> None:
         like_indexes = cursor.fetchone()[0]
         cursor.execute("DROP TABLE bench_contribution_like")
 
+        files = export_written(cursor, batch.pk)
+        runs = [reference_copy(cursor, files) for _ in range(REFERENCE_RUNS)]
+        reference_s = statistics.median(r[0] for r in runs)
+        spread = f"{min(r[0] for r in runs):.2f}-{max(r[0] for r in runs):.2f} s"
+        counts, recreated = runs[0][1], runs[0][2]
+        no_fk_s = reference_copy(cursor, files, foreign_keys=False)[0]
+        for path in files.values():
+            path.unlink()
+    written = sum(counts.values())
+    assert counts["payments_contribution"] == ROWS, counts
+
     m = machine_description(URL)
     print(
         f"Contributions import, {ROWS:,} rows ({persons:,} persons, 12 months each), "
@@ -211,6 +394,18 @@ def main() -> None:
         f"| the same records into a table shaped like payments_contribution "
         f"({like_indexes} indexes, no ledger) | {like_s:.2f} | {ROWS / like_s:,.0f} |"
     )
+    print(
+        f"| reference: plain COPY of every row the import wrote ({written:,}: "
+        f"{counts['payments_contribution']:,} contributions, "
+        f"{counts['accounts_journaltransaction']:,} transactions, "
+        f"{counts['accounts_posting']:,} postings) into copies with the same indexes, "
+        f"constraints, foreign keys and triggers, to commit (median of {REFERENCE_RUNS}: "
+        f"{spread}) | {reference_s:.2f} | {ROWS / reference_s:,.0f} |"
+    )
+    print(
+        f"| the same reference without the foreign keys (for comparison) "
+        f"| {no_fk_s:.2f} | {ROWS / no_fk_s:,.0f} |"
+    )
     print(f"| verify_ledger queries afterwards | {verify_s:.2f} | |")
     print()
     print(
@@ -225,6 +420,25 @@ def main() -> None:
         f"indexes and constraints, takes {like_s / copy_s:.1f}x the time of the plain COPY: "
         f"a quarter of COPY's rate would leave {copy_s * 4:.2f} s for everything."
     )
+    print()
+    print(
+        "The reference's copies were made LIKE ... INCLUDING ALL of "
+        + ", ".join(REFERENCE_WRITTEN)
+        + " (and of accounts_ledgeraccount and accounts_balancedelta, which the posting "
+        "trigger moves; the ledger accounts copied in untimed), with these recreated on "
+        "the copies, pointing at the copies: "
+        + "; ".join(recreated)
+        + ". Left out: only the foreign keys of other tables that reference these "
+        "(their triggers fire on UPDATE or DELETE of a referenced row, never on INSERT)."
+    )
+    print()
+    print(
+        f"Import: {ROWS / import_s:,.0f} rows/s; {import_s / copy_s:.1f}x the time of a "
+        f"plain COPY of the file ({copy_s / import_s:.3f} x its rate), "
+        f"{import_s / reference_s:.2f}x the time of the reference."
+    )
+    print()
+    print(import_verdict(import_s, reference_s))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import db_name, drop_database, ensure_database, machine_description, setup_django
+from bench.common import (
+    db_name,
+    drop_database,
+    ensure_database,
+    machine_description,
+    setup_django,
+    verdict_markdown,
+)
 
 URL = os.environ.get(
     "BENCH_SETTLEMENT_DATABASE_URL",
@@ -250,12 +257,16 @@ def settlement_verdict(settle_s: float, like_s: float, bare_s: float) -> str:
     the ratio to the bare COPY (``bare_s``: as many rows into an unlogged
     table with no index) is given beside it."""
     rate = like_s / settle_s if settle_s else 0.0
-    met = settle_s <= 3 * like_s
-    return (
-        "\n| what | target | measured | met |\n|---|---|---|---|\n"
-        f"| settlement | at least 1/3 of the rate of a COPY of the entries it writes "
-        f"| 1/{settle_s / like_s:.1f} ({rate:.2f} x that COPY's rate; "
-        f"1/{settle_s / bare_s:.1f} of a bare unlogged COPY's) | {'yes' if met else '**no**'} |\n"
+    return "\n" + verdict_markdown(
+        [
+            (
+                "settlement",
+                "at least 1/3 of the rate of a COPY of the entries it writes",
+                f"1/{settle_s / like_s:.1f} ({rate:.2f} x that COPY's rate; "
+                f"1/{settle_s / bare_s:.1f} of a bare unlogged COPY's)",
+                settle_s <= 3 * like_s,
+            )
+        ]
     )
 
 

@@ -108,6 +108,16 @@ def drop_database(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def verdict_markdown(rows: list[tuple[str, str, str, bool | None]]) -> str:
+    """Issue 16's target rows as a Markdown table: (what, target, measured, met);
+    ``met`` None when not measured."""
+    lines = ["| what | target | measured | met |", "|---|---|---|---|"]
+    for what, target, measured, met in rows:
+        mark = "n/a" if met is None else ("yes" if met else "**no**")
+        lines.append(f"| {what} | {target} | {measured} | {mark} |")
+    return "\n".join(lines) + "\n"
+
+
 def _run(cmd: list[str]) -> str:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()

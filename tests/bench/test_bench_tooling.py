@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 
 import pytest
 from django.db import connection
@@ -200,3 +201,63 @@ def test_request_lists_become_lua_tables():
         == '{{["path"]="/a?b=1",["headers"]={["Cookie"]="x=\\"1\\""},["body"]=nil,["n"]=2}}'
     )
     assert json.loads(bench_http.lua_value("病历")) == "病历"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_import_bench_prints_its_reference_and_verdict(monkeypatch, capsys, settings, tmp_path):
+    """bench/bench_import.py on 24 rows against the test database: the import,
+    the reference COPY into copies with the same triggers, and the verdict."""
+    from bench import bench_import
+    from payments.models import PolicyYear
+    from payments.policy_data import CAP, DEMO_POLICIES, FLOOR
+
+    # a transactional test's flush drops the migration's policies
+    employer, individual, credit, retiree, wages = DEMO_POLICIES["110100"]
+    PolicyYear.objects.get_or_create(
+        region="110100",
+        year=2025,
+        defaults={
+            "employer_rate": employer,
+            "individual_rate": individual,
+            "credit_rate": credit,
+            "retiree_monthly_credit_fen": retiree,
+            "average_wage_fen": wages[2025],
+            "base_floor_ratio": FLOOR,
+            "base_cap_ratio": CAP,
+        },
+    )
+    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
+    # setup_django points the environment at the bench database: put it back after
+    for name in ("DATABASE_URL", "REDIS_URL", "PORTAL_VAR_DIR", "DEBUG"):
+        if name in os.environ:
+            monkeypatch.setenv(name, os.environ[name])
+        else:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(bench_import, "URL", _url())
+    monkeypatch.setattr(bench_import, "ROWS", 24)
+    monkeypatch.setattr(bench_import, "REFERENCE_RUNS", 1)
+    try:
+        bench_import.main()
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS bench_plain_copy")
+            bench_import.drop_reference_tables(cur)
+
+    out = capsys.readouterr().out
+    assert "| import + credit (contributions_import) |" in out
+    assert "reference: plain COPY of every row the import wrote (120: 24 contributions, " in out
+    assert "accounts_posting.accounts_posting_apply" in out
+    assert "x the time of a plain COPY of the file" in out
+    assert "| what | target | measured | met |" in out
+    assert "| contributions import | at least 1/4 of the rate of a plain COPY" in out
+
+
+def test_the_import_verdict_compares_times():
+    from bench.bench_import import import_verdict
+
+    assert (
+        import_verdict(8.0, 2.0)
+        .splitlines()[2]
+        .endswith("| 1/4.0 (0.25 x the reference's rate) | yes |")
+    )
+    assert import_verdict(8.1, 2.0).splitlines()[2].endswith("| **no** |")

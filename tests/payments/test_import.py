@@ -207,3 +207,46 @@ def test_import_command_imports_and_exits_non_zero_on_bad_rows(alice, tmp_path):
     assert Contribution.objects.count() == 1
     assert report.read_text().splitlines()[1].startswith("3,employer_amount,-1,")
     assert ImportBatch.objects.count() == 1
+
+
+def test_a_month_taken_meanwhile_past_the_lock_is_a_conflict_and_nothing_is_kept(
+    alice, charlie, monkeypatch
+):
+    """Only a writer that bypassed the import lock can take a planned month
+    between the plan and the write: the unique index refuses the double and
+    the whole import is a Conflict; nothing of it is kept."""
+    from django.db import connection
+
+    from payments import services
+    from portal.errors import Conflict
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the set-based write is PostgreSQL's")
+    data = csv_bytes(
+        f"{alice.id_number},2025-01,8000,784,160,employer,2025-01-15,paid",
+        f"{charlie.id_number},2025-01,5000,450,150,individual,2025-01-20,paid",
+    )
+    stage = services._stage_postgresql
+
+    def taken_meanwhile(plan):
+        Contribution.objects.create(
+            person=charlie,
+            period=plan.new[1].period,
+            declared_base_fen=500000,
+            base_fen=500000,
+            employer_fen=45000,
+            individual_fen=15000,
+            credited_fen=0,
+            payer="individual",
+            status="arrears",
+        )
+        stage(plan)
+
+    monkeypatch.setattr(services, "_stage_postgresql", taken_meanwhile)
+
+    with pytest.raises(Conflict):
+        contributions_import(data=data, file_name="raced.csv")
+
+    assert not ImportBatch.objects.exists()
+    assert not Contribution.objects.exists()
+    assert not JournalTransaction.objects.exists()
