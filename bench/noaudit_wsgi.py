@@ -11,8 +11,8 @@ from importlib import import_module
 
 from portal.wsgi import application
 
-# Only now (Django is set up by portal.wsgi): person_for_viewer records a
-# non-owner's access through this name.
-import_module("portal.access").audit_record = lambda **kwargs: None
+# Only now (Django is set up by portal.wsgi): the access layer records a
+# non-owner's view (PersonAccess.audit) through this name.
+import_module("access.lookups").audit_record = lambda **kwargs: None
 
 __all__ = ["application"]

@@ -40,3 +40,25 @@ def test_a_serialised_institution_and_a_costly_audit_miss():
     assert [met for _w, _t, _m, met in rows[:3]] == [True, False, False]
     assert rows[1][2].startswith("10 institutions 2.40 x one")
     assert rows[2][2].startswith("0.60 x")
+
+
+def test_the_no_audit_server_boots_and_switches_off_only_the_access_audit():
+    # bench_walls serves the audited view's twin from bench/noaudit_wsgi.py; a
+    # stale import there stops the whole benchmark. In a child process: the
+    # switch must never reach this test session.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import bench.noaudit_wsgi, access.lookups, audit.services;"
+        "assert access.lookups.audit_record is not audit.services.audit_record;"
+        "assert access.lookups.audit_record(actor=None) is None"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
