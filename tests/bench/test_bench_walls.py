@@ -42,6 +42,15 @@ def test_a_serialised_institution_and_a_costly_audit_miss():
     assert rows[2][2].startswith("0.60 x")
 
 
+def test_a_view_answering_the_wrong_status_is_no_measurement():
+    # The member page once answered a redirect: fast, and no view at all.
+    data = _data([300, 300], [300, 300], [500, 500], [500, 500])
+    data["relative_balance"]["relative_balance_audited"][0]["errors"] = 21970
+    row = bench_walls.verdicts(data)[2]
+    assert row[3] is False
+    assert "21,970 unexpected answers" in row[2]
+
+
 def test_the_no_audit_server_boots_and_switches_off_only_the_access_audit():
     # bench_walls serves the audited view's twin from bench/noaudit_wsgi.py; a
     # stale import there stops the whole benchmark. In a child process: the
