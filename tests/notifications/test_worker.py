@@ -40,8 +40,53 @@ def notify_worker(transactional_db, tmp_path, settings):
     worker.mail = mail
     # Tasks this process sends after commit go to this test's queue.
     settings.CELERY_KIND_QUEUES = {**settings.CELERY_KIND_QUEUES, "notifications": queue}
+    _fresh_kick_window()
     yield worker
     worker.stop_all()
+
+
+def _fresh_kick_window() -> None:
+    """No kick of an earlier test (this process or the shared cache key)
+    holds this test's first kick back."""
+    from django.core.cache import cache
+
+    from notifications import signals
+
+    cache.delete(signals._KICK_PENDING_KEY)
+    signals._last_kick = 0.0
+
+
+@pytest.mark.django_db
+def test_kicks_are_coalesced_to_one_delayed_task_per_window(settings):
+    import json
+
+    import redis
+
+    from notifications import signals
+
+    queue = f"notify-kick-{uuid.uuid4().hex[:8]}"
+    settings.CELERY_KIND_QUEUES = {**settings.CELERY_KIND_QUEUES, "notifications": queue}
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    _fresh_kick_window()
+    try:
+        # a burst of commits in one process: one task
+        for _ in range(5):
+            signals._send_kick()
+        assert broker.llen(queue) == 1
+        # another process in the same window: the shared key holds it back
+        signals._last_kick = 0.0
+        signals._send_kick()
+        assert broker.llen(queue) == 1
+        # the task waits two windows, so it reads what the held-back kicks wrote
+        message = json.loads(broker.lindex(queue, 0))
+        assert message["headers"]["task"] == "notifications.tasks.notify_outbox"
+        assert message["headers"]["eta"] is not None
+        # the next window sends the next task
+        time.sleep(signals.KICK_WINDOW_SECONDS + 0.2)
+        signals._send_kick()
+        assert broker.llen(queue) == 2
+    finally:
+        broker.delete(queue)
 
 
 def _sent_ids(mail_dir) -> list[str]:
