@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from audit.services import audit_record
+from audit.services import audit_record, audit_record_many
 from family.models import FamilyLink, LinkStatus
 from members.models import InsuredPerson
 
@@ -85,13 +85,25 @@ class PersonAccess:
         those required so far), once each, when the viewer is not the owner."""
         if not self.audited:
             return
+        new = []
         for scope in [str(s) for s in scopes] or list(self._required):
             if scope in self._audited or scope not in self.scopes:
                 continue
             self._audited.add(scope)
+            new.append(f"person.{scope}.view")
+        if len(new) == 1:
             audit_record(
                 actor=self.viewer.user,
-                action=f"person.{scope}.view",
+                action=new[0],
+                subject_person=self.person,
+                target=self.person,
+                detail=self.grant_detail(),
+                request=request,
+            )
+        elif new:  # a page showing several scopes: one INSERT
+            audit_record_many(
+                actor=self.viewer.user,
+                actions=new,
                 subject_person=self.person,
                 target=self.person,
                 detail=self.grant_detail(),

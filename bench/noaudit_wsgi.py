@@ -13,6 +13,8 @@ from portal.wsgi import application
 
 # Only now (Django is set up by portal.wsgi): the access layer records a
 # non-owner's view (PersonAccess.audit) through this name.
-import_module("access.lookups").audit_record = lambda **kwargs: None
+_lookups = import_module("access.lookups")
+_lookups.audit_record = lambda **kwargs: None
+_lookups.audit_record_many = lambda **kwargs: []
 
 __all__ = ["application"]

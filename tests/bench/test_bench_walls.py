@@ -64,7 +64,8 @@ def test_the_no_audit_server_boots_and_switches_off_only_the_access_audit():
     code = (
         "import bench.noaudit_wsgi, access.lookups, audit.services;"
         "assert access.lookups.audit_record is not audit.services.audit_record;"
-        "assert access.lookups.audit_record(actor=None) is None"
+        "assert access.lookups.audit_record(actor=None) is None;"
+        "assert access.lookups.audit_record_many(actor=None, actions=[]) == []"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
     done = subprocess.run(
