@@ -173,28 +173,28 @@ def expense_setup(pids: list[int]) -> list[dict]:
         name="Bench hospital", kind="hospital", region="110100"
     )
     _token, raw = institution_token_create(institution=institution)
-    requests = []
-    for pid in pids:
-        body = json.dumps(
-            {
-                "patient_id_number": dataset.id_number_for(pid),
-                "service_date": "2026-11-20",
-                "care_type": "outpatient",
-                "lines": [
-                    {"catalog_class": "A", "description": "consultation", "amount": "35.00"},
-                    {"catalog_class": "B", "description": "medicine", "amount": "86.50"},
-                ],
-            }
-        )
-        requests.append(
-            {
-                "method": "POST",
-                "path": "/api/v1/claims/expenses/",
-                "headers": {"Authorization": f"Bearer {raw}", "Content-Type": "application/json"},
-                "body": body,
-            }
-        )
-    return requests
+    return [expense_request(pid, raw) for pid in pids]
+
+
+def expense_request(pid: int, token: str) -> dict:
+    """One expense submission of member ``pid`` by the institution holding ``token``."""
+    body = json.dumps(
+        {
+            "patient_id_number": dataset.id_number_for(pid),
+            "service_date": "2026-11-20",
+            "care_type": "outpatient",
+            "lines": [
+                {"catalog_class": "A", "description": "consultation", "amount": "35.00"},
+                {"catalog_class": "B", "description": "medicine", "amount": "86.50"},
+            ],
+        }
+    )
+    return {
+        "method": "POST",
+        "path": "/api/v1/claims/expenses/",
+        "headers": {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        "body": body,
+    }
 
 
 def plan(small: bool) -> dict[str, dict]:

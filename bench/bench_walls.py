@@ -80,31 +80,7 @@ def _institutions(label: str, n: int) -> list[str]:
 
 
 def _expense_requests(pids: list[int], tokens: list[str]) -> list[dict]:
-    requests = []
-    for i, pid in enumerate(pids):
-        body = json.dumps(
-            {
-                "patient_id_number": dataset.id_number_for(pid),
-                "service_date": "2026-11-20",
-                "care_type": "outpatient",
-                "lines": [
-                    {"catalog_class": "A", "description": "consultation", "amount": "35.00"},
-                    {"catalog_class": "B", "description": "medicine", "amount": "86.50"},
-                ],
-            }
-        )
-        requests.append(
-            {
-                "method": "POST",
-                "path": "/api/v1/claims/expenses/",
-                "headers": {
-                    "Authorization": f"Bearer {tokens[i % len(tokens)]}",
-                    "Content-Type": "application/json",
-                },
-                "body": body,
-            }
-        )
-    return requests
+    return [bh.expense_request(pid, tokens[i % len(tokens)]) for i, pid in enumerate(pids)]
 
 
 def _relative_pairs(n: int) -> list[tuple[int, int]]:

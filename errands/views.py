@@ -235,62 +235,66 @@ def chronic_document(request, pk: int):
 REVIEW_URL = "family:review"
 
 
-@staff_required
-@require_POST
-def filing_decide(request, pk: int):
+def _decide(request, approve, reject, approved: str, rejected: str):
+    """A staff decision from the review queue: ``approve()`` (returning False
+    when it refused the form and said why) or ``reject(reason)``; the outcome
+    or the refusal as a message, back to the queue."""
     decision = request.POST.get("decision")
     try:
         if decision == "approve":
-            services.filing_approve(filing_id=pk, reviewer=request.user, request=request)
-            messages.success(request, _("Filing approved. The member will be notified."))
+            if approve() is not False:
+                messages.success(request, approved)
         elif decision == "reject":
-            services.filing_reject(
-                filing_id=pk,
-                reviewer=request.user,
-                reason=request.POST.get("reason", ""),
-                request=request,
-            )
-            messages.success(request, _("Filing rejected. The member will be notified."))
+            reject(request.POST.get("reason", ""))
+            messages.success(request, rejected)
         else:
             messages.error(request, _("Choose approve or reject."))
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect(REVIEW_URL)
+
+
+@staff_required
+@require_POST
+def filing_decide(request, pk: int):
+    return _decide(
+        request,
+        lambda: services.filing_approve(filing_id=pk, reviewer=request.user, request=request),
+        lambda reason: services.filing_reject(
+            filing_id=pk, reviewer=request.user, reason=reason, request=request
+        ),
+        _("Filing approved. The member will be notified."),
+        _("Filing rejected. The member will be notified."),
+    )
 
 
 @staff_required
 @require_POST
 def chronic_decide(request, pk: int):
-    decision = request.POST.get("decision")
-    try:
-        if decision == "approve":
-            form = ChronicApproveForm(request.POST)
-            if not form.is_valid():
-                messages.error(
-                    request, _("Enter the validity period (first and last day, YYYY-MM-DD).")
-                )
-                return redirect(REVIEW_URL)
-            services.chronic_approve(
-                application_id=pk,
-                reviewer=request.user,
-                valid_from=form.cleaned_data["valid_from"],
-                valid_until=form.cleaned_data["valid_until"],
-                request=request,
+    def approve():
+        form = ChronicApproveForm(request.POST)
+        if not form.is_valid():
+            messages.error(
+                request, _("Enter the validity period (first and last day, YYYY-MM-DD).")
             )
-            messages.success(request, _("Application approved. The member will be notified."))
-        elif decision == "reject":
-            services.chronic_reject(
-                application_id=pk,
-                reviewer=request.user,
-                reason=request.POST.get("reason", ""),
-                request=request,
-            )
-            messages.success(request, _("Application rejected. The member will be notified."))
-        else:
-            messages.error(request, _("Choose approve or reject."))
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    return redirect(REVIEW_URL)
+            return False
+        return services.chronic_approve(
+            application_id=pk,
+            reviewer=request.user,
+            valid_from=form.cleaned_data["valid_from"],
+            valid_until=form.cleaned_data["valid_until"],
+            request=request,
+        )
+
+    return _decide(
+        request,
+        approve,
+        lambda reason: services.chronic_reject(
+            application_id=pk, reviewer=request.user, reason=reason, request=request
+        ),
+        _("Application approved. The member will be notified."),
+        _("Application rejected. The member will be notified."),
+    )
 
 
 def review_context() -> dict:

@@ -181,6 +181,17 @@ def test_chronic_application_approved_with_validity_and_rejected(alice, bob, sta
     staff_client = client_for(staff)
     queue = staff_client.get("/family/review/").content.decode()
     assert f'data-testid="review-chronic-{htn.pk}"' in queue
+    # an approval without a validity period, and no decision at all: refused, said why
+    for data, said in (
+        ({"decision": "approve"}, "Enter the validity period"),
+        ({"decision": "maybe"}, "Choose approve or reject"),
+    ):
+        r = staff_client.post(
+            f"/errands/review/chronic/{htn.pk}/", data, HTTP_ACCEPT_LANGUAGE="en", follow=True
+        )
+        assert said in r.content.decode()
+        htn.refresh_from_db()
+        assert htn.status == "pending"
     valid_from, valid_until = _today(), _today() + dt.timedelta(days=730)
     staff_client.post(
         f"/errands/review/chronic/{htn.pk}/",
