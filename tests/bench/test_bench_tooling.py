@@ -229,18 +229,18 @@ def test_the_import_bench_prints_its_reference_and_verdict(monkeypatch, capsys, 
         },
     )
     settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
-    # setup_django points the environment at the bench database: put it back after
-    for name in ("DATABASE_URL", "REDIS_URL", "PORTAL_VAR_DIR", "DEBUG"):
-        if name in os.environ:
-            monkeypatch.setenv(name, os.environ[name])
-        else:
-            monkeypatch.delenv(name, raising=False)
+    # setup_django points the environment at the bench database (and sets
+    # LOG_LEVEL=WARNING, which once silenced every Celery worker the later
+    # tests start, so none ever said "ready"): all of it is put back after.
+    environment = dict(os.environ)
     monkeypatch.setattr(bench_import, "URL", _url())
     monkeypatch.setattr(bench_import, "ROWS", 24)
     monkeypatch.setattr(bench_import, "REFERENCE_RUNS", 1)
     try:
         bench_import.main()
     finally:
+        os.environ.clear()
+        os.environ.update(environment)
         with connection.cursor() as cur:
             cur.execute("DROP TABLE IF EXISTS bench_plain_copy")
             bench_import.drop_reference_tables(cur)
