@@ -1,26 +1,14 @@
 """The payment record page's plain-SQL expense rows show what ``expenses_for``
 shows, and the page escapes what comes from the database."""
 
-import datetime as dt
-
 import pytest
 
 from claims.selectors import expenses_for, keyset, record_expenses
-from claims.services import LineInput, expense_reverse, expense_submit
+from claims.services import LineInput, expense_reverse
 from dashboard.record_html import expense_articles
 
 from .conftest import fund
-
-
-def _expense(inst, person, key, day, care="outpatient", lines=None):
-    return expense_submit(
-        institution=inst,
-        idempotency_key=key,
-        patient_id_number=person.id_number,
-        service_date=dt.date.fromisoformat(day),
-        care_type=care,
-        lines=lines or [LineInput("A", 300000)],
-    )[0]
+from .test_demo_and_reads import _expense
 
 
 @pytest.mark.usefixtures("policies")
