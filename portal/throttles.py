@@ -52,7 +52,11 @@ def parse_rate(rate: str | None) -> tuple[int, int] | None:
 
 
 def _count(key: str, timeout: int) -> int:
-    """Add one to the counter ``key`` (created with ``timeout``), return it."""
+    """Add one to the counter ``key`` (created with ``timeout``), return it:
+    one round trip with Redis (``portal.cache.RedisCache.count``)."""
+    count = getattr(cache, "count", None)
+    if count is not None:
+        return count(key, timeout)
     cache.add(key, 0, timeout)
     try:
         return cache.incr(key)

@@ -101,3 +101,38 @@ def test_a_bad_rate_is_a_configuration_error():
 
     with pytest.raises(ImproperlyConfigured):
         parse_rate("lots")
+
+
+def test_a_counter_is_one_round_trip_and_starts_its_window_once():
+    """``RedisCache.count``: SET NX EX then INCR in one pipeline; the window's
+    expiry is set by the first count only, and a count after the key expired
+    starts again at 1."""
+    import time
+
+    from django.core.cache import cache
+
+    from portal.throttles import KEY_PREFIX, _count
+
+    key = f"{KEY_PREFIX}test:count"
+    client = cache._cache.get_client(write=True)
+    client.ping()  # the connection is open: only the count's own writes below
+    sent = []
+    conn_cls = client.connection_pool.connection_class
+    real = conn_cls.send_packed_command
+
+    def spy(self, command, check_health=True):
+        sent.append(b"".join(command) if isinstance(command, list) else command)
+        return real(self, command, check_health)
+
+    conn_cls.send_packed_command = spy
+    try:
+        assert _count(key, 2) == 1
+    finally:
+        conn_cls.send_packed_command = real
+    assert len(sent) == 1  # both commands went out in one write
+    assert b"NX" in sent[0] and b"INCRBY" in sent[0]
+    assert [_count(key, 2) for _ in range(3)] == [2, 3, 4]
+    ttl = client.ttl(cache.make_key(key))
+    assert 0 < ttl <= 2
+    time.sleep(2.2)
+    assert _count(key, 2) == 1
