@@ -25,6 +25,10 @@ def _fields(event: AuditEvent) -> tuple:
     )
 
 
+
+def _inserts_event(sql: str) -> bool:
+    return sql.startswith("INSERT INTO") and "audit_auditevent" in sql.split("(")[0]
+
 @pytest.mark.django_db
 def test_many_events_in_one_insert_as_one_by_one_would_give(alice, bob):
     detail = {"as": "relative", "link": 7, "scopes": ["balance", "records"]}
@@ -53,7 +57,7 @@ def test_many_events_in_one_insert_as_one_by_one_would_give(alice, bob):
         detail=detail,
     )
 
-    inserts = [q for q in queries.captured_queries if 'INSERT INTO "audit_auditevent"' in q["sql"]]
+    inserts = [q for q in queries.captured_queries if _inserts_event(q["sql"])]
     assert len(inserts) == 1
     assert [e.action for e in many] == ["person.balance.view", "person.records.view"]
     assert [_fields(e) for e in many] == [_fields(one), _fields(one)]
@@ -72,7 +76,7 @@ def test_a_relatives_page_records_each_scope_it_shows_once(alice, bob, staff, cl
     with CaptureQueriesContext(connection) as queries:
         assert client.get(f"/dashboard/{alice.pk}/").status_code == 200
 
-    inserts = [q for q in queries.captured_queries if 'INSERT INTO "audit_auditevent"' in q["sql"]]
+    inserts = [q for q in queries.captured_queries if _inserts_event(q["sql"])]
     assert len(inserts) == 1
     assert sorted(
         AuditEvent.objects.filter(
