@@ -51,3 +51,22 @@ class DisplayPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: elderly={self.elderly_mode}"
+
+
+class ReadBump(models.Model):
+    """One row per person per statement that changed what their pages show,
+    appended by database triggers only (migration 0004, docs/adr/0006): a
+    person's read version is the sum of ``weight`` over their rows and person
+    0's. ``dashboard.tasks.compact_read_versions`` folds a person's rows into
+    one with the same sum."""
+
+    id = models.BigAutoField(primary_key=True)
+    person_id = models.BigIntegerField()
+    weight = models.BigIntegerField(default=1)
+
+    class Meta:
+        db_table = "dashboard_readbump"
+        indexes = [models.Index(fields=["person_id", "weight"], name="dashboard_readbump_person")]
+
+    def __str__(self) -> str:
+        return f"person {self.person_id} +{self.weight}"

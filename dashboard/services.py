@@ -1,8 +1,8 @@
-"""Writes of the member pages: issuing certificates."""
+"""Writes of the member pages: issuing certificates, compacting read versions."""
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from members.models import InsuredPerson
 
@@ -28,3 +28,35 @@ def certificate_issue(
         except IntegrityError:
             continue
     raise RuntimeError("could not draw a free certificate code")
+
+
+_COMPACT = """
+WITH many AS (
+    SELECT person_id FROM dashboard_readbump
+    GROUP BY person_id HAVING count(*) > 1 ORDER BY person_id LIMIT %s
+), gone AS (
+    DELETE FROM dashboard_readbump b USING many
+    WHERE b.person_id = many.person_id RETURNING b.person_id, b.weight
+)
+INSERT INTO dashboard_readbump (person_id, weight)
+SELECT person_id, sum(weight) FROM gone GROUP BY person_id
+"""
+
+
+def compact_read_versions(*, batch: int = 50_000) -> int:
+    """Fold the read-version rows of up to ``batch`` persons at a time into
+    one row each with the same sum, until none has more than one; returns
+    how many persons were folded. A person's version (the sum) never
+    changes, and a row appended meanwhile is kept as it is: one statement
+    deletes and re-inserts, and a concurrent fold deletes only rows that
+    still exist. PostgreSQL only (the SQLite demo keeps no versions)."""
+    if connection.vendor != "postgresql":
+        return 0
+    folded = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(_COMPACT, [batch])
+            count = cur.rowcount
+        folded += count
+        if count < batch:
+            return folded

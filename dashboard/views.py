@@ -14,10 +14,12 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dates import MONTHS
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -41,7 +43,7 @@ from portal.csvsafe import csv_writer
 from portal.errors import ApplicationError
 from portal.money import format_yuan
 
-from . import certificates, charts, display, selectors
+from . import certificates, charts, display, pagecache, selectors
 from . import services as dashboard_services
 from .deduction import serious_illness_deduction_fen
 from .models import CertificateKind, IssuedCertificate
@@ -125,17 +127,26 @@ def home(request):
     person = viewer_for(request).person
     if person is None:
         return render(request, "home.html", {"person": None})
-    ctx = _dashboard_context(request, person, show_balance=True, show_records=True)
-    ctx.update(
-        person=person,
-        is_own=True,
-        granted=selectors.granted_members(person),
-        history=contribution_history(person),
-        room=benefit_room(person, _today().year),
-        room_year=_today().year,
-        errands=errands_selectors.current_errands(person, _today()),
+
+    def build() -> str:
+        ctx = _dashboard_context(request, person, show_balance=True, show_records=True)
+        today = _today()
+        ctx.update(
+            person=person,
+            is_own=True,
+            granted=selectors.granted_members(person),
+            history=contribution_history(person),
+            room=benefit_room(person, today.year),
+            room_year=today.year,
+            errands=errands_selectors.current_errands(person, today),
+            id_number_slot=mark_safe(pagecache.ID_NUMBER_SLOT),  # noqa: S308 - a fixed comment
+        )
+        return render_to_string("dashboard/_home_content.html", ctx, request)
+
+    content = pagecache.content_block(
+        request, page="home", subject_id=person.pk, build=build, id_number=lambda: person.id_number
     )
-    return render(request, "dashboard/home.html", ctx)
+    return render(request, "dashboard/home.html", {"content": content, "person": person})
 
 
 @login_required
@@ -153,19 +164,36 @@ def member_dashboard(request, person_id: int):
     person = access.require()
     shown = [s for s in (Scope.BALANCE, Scope.RECORDS, Scope.PAY) if access.may(s)]
     access.audit(request, *shown)  # audited once per scope shown
-    ctx = _dashboard_context(
+    link = access.link
+
+    def build() -> str:
+        ctx = _dashboard_context(
+            request,
+            person,
+            show_balance=access.may(Scope.BALANCE),
+            show_records=access.may(Scope.RECORDS),
+        )
+        ctx.update(
+            is_own=False,
+            show_pay=access.may(Scope.PAY),
+            pay_not_eligible=access.pay_granted_not_eligible,
+            grant=link,
+        )
+        return render_to_string("dashboard/_member_content.html", ctx, request)
+
+    content = pagecache.content_block(
         request,
-        person,
-        show_balance=access.may(Scope.BALANCE),
-        show_records=access.may(Scope.RECORDS),
+        page="member",
+        subject_id=person.pk,
+        params=(
+            tuple(str(s) for s in shown),
+            bool(access.pay_granted_not_eligible),
+            getattr(link, "pk", None),
+            viewer.is_verified_staff,
+        ),
+        build=build,
     )
-    ctx.update(
-        is_own=False,
-        show_pay=access.may(Scope.PAY),
-        pay_not_eligible=access.pay_granted_not_eligible,
-        grant=access.link,
-    )
-    return render(request, "dashboard/member.html", ctx)
+    return render(request, "dashboard/member.html", {"content": content, "subject": person})
 
 
 # --- personal-account ledger -------------------------------------------------
@@ -218,30 +246,29 @@ def _status_choices():
 @require_GET
 def records(request):
     person, is_own = _subject(request, Scope.RECORDS)
-    year = request.GET.get("year") or ""
     year_int = _year(request, 0) or None
     statuses = dict(_status_choices())
     status = request.GET.get("status") or ""
     status = status if status in statuses else ""
     after_c = _cursor(request.GET.get("after"))
     after_e = _cursor(request.GET.get("after_expense"))
-    contribs = payments_record_rows(
-        person, year=year_int, status=status or None, after=after_c, limit=PAGE_SIZE + 1
-    )
-    expenses = claims_record_expenses(person, year=year_int, after=after_e, limit=PAGE_SIZE + 1)
-    next_c = next_e = None
-    if len(contribs) > PAGE_SIZE:
-        contribs = contribs[:PAGE_SIZE]
-        next_c = _cursor_of(contribs[-1].period, contribs[-1].pk)
-    if len(expenses) > PAGE_SIZE:
-        expenses = expenses[:PAGE_SIZE]
-        next_e = _cursor_of(expenses[-1].service_date, expenses[-1].pk)
-    this_year = _today().year
-    surplus_paid, paid_for_subject = resident_payments.surplus_lines(person, year=year_int)
-    return render(
-        request,
-        "dashboard/records.html",
-        {
+    staff = viewer_for(request).is_verified_staff
+
+    def build() -> str:
+        contribs = payments_record_rows(
+            person, year=year_int, status=status or None, after=after_c, limit=PAGE_SIZE + 1
+        )
+        expenses = claims_record_expenses(person, year=year_int, after=after_e, limit=PAGE_SIZE + 1)
+        next_c = next_e = None
+        if len(contribs) > PAGE_SIZE:
+            contribs = contribs[:PAGE_SIZE]
+            next_c = _cursor_of(contribs[-1].period, contribs[-1].pk)
+        if len(expenses) > PAGE_SIZE:
+            expenses = expenses[:PAGE_SIZE]
+            next_e = _cursor_of(expenses[-1].service_date, expenses[-1].pk)
+        this_year = _today().year
+        surplus_paid, paid_for_subject = resident_payments.surplus_lines(person, year=year_int)
+        ctx = {
             "subject": person,
             "is_own": is_own,
             "contributions": contribs,
@@ -253,13 +280,21 @@ def records(request):
             "statuses": statuses.items(),
             "years": list(range(this_year, this_year - 10, -1)),
             "paged": bool(after_c or after_e),
-            "raw_year": year,
             # Resident contributions paid from a surplus (docs/adr/0018): the
             # subject's debit lines, and what relatives paid for the subject.
             "surplus_paid": surplus_paid,
             "paid_for_subject": paid_for_subject,
-        },
+        }
+        return render_to_string("dashboard/_records_content.html", ctx, request)
+
+    content = pagecache.content_block(
+        request,
+        page="records",
+        subject_id=person.pk,
+        params=(is_own, staff, year_int, status, after_c, after_e),
+        build=build,
     )
+    return render(request, "dashboard/records.html", {"content": content, "subject": person})
 
 
 @login_required

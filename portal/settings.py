@@ -154,6 +154,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # Member pages' read versions (docs/adr/0006): fold each person's rows
+    # into one, nightly; a version never changes by it.
+    "dashboard-compact-read-versions": {
+        "task": "dashboard.tasks.compact_read_versions_task",
+        "schedule": crontab(minute=40, hour=3),
+    },
     # Settlement stall sweeper (docs/adr/0005): every minute, send again the
     # unfinished batches with no sign of a worker for
     # CLAIMS_SETTLEMENT_STALL_SECONDS (default 180). Expires unconsumed, so
@@ -191,6 +197,15 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# The member pages' content block (dashboard, payment record, a relative's
+# view) is cached under a read version kept by database triggers, so a hit is
+# never stale (dashboard.pagecache, docs/adr/0006). Seconds an unused entry is
+# kept; 0 turns the cache off. Only on PostgreSQL.
+PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=900)
+# The tests turn this on: a block that read a table no trigger watches is
+# refused (an error) instead of cached.
+PAGE_CACHE_CHECK_TABLES = env.bool("PAGE_CACHE_CHECK_TABLES", default=False)
 
 # Sessions are read on every signed-in request: with Redis, from the cache
 # (written through to the database, so a Redis restart signs nobody out).

@@ -54,6 +54,8 @@ def _forget_cached_users(_postgresql_only):
     for pattern in (
         cache.make_key(user_cache_key("*")),
         cache.make_key("family:relative-check-failures:*"),
+        # ... and the member pages' blocks, keyed by an earlier run's ids.
+        cache.make_key("page:*"),
     ):
         keys = list(client.scan_iter(match=pattern, count=1000))
         if keys:
@@ -83,6 +85,9 @@ def _fresh_rate_counters():
 @pytest.fixture(autouse=True)
 def _fast_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Every member page any test renders checks that its cached block reads
+    # only tables whose changes move the read version (dashboard.pagecache).
+    settings.PAGE_CACHE_CHECK_TABLES = True
 
 
 def make_member(
