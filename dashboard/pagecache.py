@@ -42,6 +42,15 @@ from .models import ReadBump
 ID_NUMBER_SLOT = "<!--id-number-->"
 
 _release: str | None = None
+# What shapes a block besides the database: templates, translations, code,
+# and data files shipped with it (region names).
+PATTERNS = (
+    "templates/**/*.html",
+    "locale/**/*.mo",
+    "*/*.py",
+    "*/templatetags/*.py",
+    "*/data/*",
+)
 
 
 def release() -> str:
@@ -51,7 +60,7 @@ def release() -> str:
     if _release is None:
         base = Path(settings.BASE_DIR)
         digest = hashlib.sha256()
-        for pattern in ("templates/**/*.html", "locale/**/*.mo", "*/*.py", "*/templatetags/*.py"):
+        for pattern in PATTERNS:
             for path in sorted(base.glob(pattern)):
                 if ".venv" in path.parts:
                     continue

@@ -41,40 +41,47 @@ WATCHED = {
     "family_relationshippolicy": ["*"],
 }
 
-FUNCTION = r"""
-CREATE OR REPLACE FUNCTION dashboard_read_bump() RETURNS trigger AS $$
-DECLARE
-  rel text;
-  arg text;
-  parts text[] := '{}';
+
+def _persons(arg: str, rows: str) -> str:
+    """The SELECT of the persons ``arg`` names in the transition table ``rows``."""
+    if arg == "*":
+        return f"(SELECT 0::bigint FROM {rows} LIMIT 1)"
+    if ">" in arg:
+        column, target = arg.split(">")
+        table, person = target.split(".")
+        return f"(SELECT t.{person} FROM {rows} r JOIN {table} t ON t.id = r.{column})"
+    return f"(SELECT {arg} FROM {rows})"
+
+
+def _bump(args: list[str], *tables: str) -> str:
+    persons = " UNION ".join(_persons(a, rows) for rows in tables for a in args)
+    return (
+        "INSERT INTO dashboard_readbump (person_id, weight)"
+        f" SELECT p, 1 FROM ({persons}) s(p) WHERE p IS NOT NULL;"
+    )
+
+
+def _function(table: str, args: list[str]) -> str:
+    # Static statements (planned once per connection, unlike EXECUTE); the
+    # branch of another event is never planned, so its transition table
+    # need not exist.
+    return f"""
+CREATE OR REPLACE FUNCTION {table}_read_bump() RETURNS trigger AS $$
 BEGIN
-  FOREACH rel IN ARRAY CASE TG_OP
-      WHEN 'INSERT' THEN ARRAY['new_rows']
-      WHEN 'DELETE' THEN ARRAY['old_rows']
-      ELSE ARRAY['new_rows', 'old_rows'] END LOOP
-    FOREACH arg IN ARRAY TG_ARGV LOOP
-      IF arg = '*' THEN
-        parts := parts || format('(SELECT 0::bigint FROM %I LIMIT 1)', rel);
-      ELSIF position('>' IN arg) > 0 THEN
-        parts := parts || format(
-          'SELECT t.%I FROM %I r JOIN %I t ON t.id = r.%I',
-          split_part(split_part(arg, '>', 2), '.', 2), rel,
-          split_part(split_part(arg, '>', 2), '.', 1), split_part(arg, '>', 1));
-      ELSE
-        parts := parts || format('SELECT %I FROM %I', arg, rel);
-      END IF;
-    END LOOP;
-  END LOOP;
-  EXECUTE 'INSERT INTO dashboard_readbump (person_id, weight) SELECT p, 1 FROM ('
-    || array_to_string(parts, ' UNION ') || ') s(p) WHERE p IS NOT NULL';
+  IF TG_OP = 'INSERT' THEN
+    {_bump(args, "new_rows")}
+  ELSIF TG_OP = 'DELETE' THEN
+    {_bump(args, "old_rows")}
+  ELSE
+    {_bump(args, "new_rows", "old_rows")}
+  END IF;
   RETURN NULL;
 END $$ LANGUAGE plpgsql;
 """
 
 
 def _triggers():
-    for table, args in WATCHED.items():
-        argv = ", ".join(f"'{a}'" for a in args)
+    for table in WATCHED:
         for event, refs in (
             ("INSERT", "NEW TABLE AS new_rows"),
             ("UPDATE", "NEW TABLE AS new_rows OLD TABLE AS old_rows"),
@@ -83,14 +90,15 @@ def _triggers():
             name = f"{table}_read_bump_{event.lower()}"
             yield name, table, (
                 f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {refs} "
-                f"FOR EACH STATEMENT EXECUTE FUNCTION dashboard_read_bump({argv})"
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {table}_read_bump()"
             )
 
 
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute(FUNCTION, params=None)
+    for table, args in WATCHED.items():
+        schema_editor.execute(_function(table, args), params=None)
     for _name, _table, sql in _triggers():
         schema_editor.execute(sql)
 
@@ -100,7 +108,8 @@ def backwards(apps, schema_editor):
         return
     for name, table, _sql in _triggers():
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
-    schema_editor.execute("DROP FUNCTION IF EXISTS dashboard_read_bump()")
+    for table in WATCHED:
+        schema_editor.execute(f"DROP FUNCTION IF EXISTS {table}_read_bump()")
 
 
 class Migration(migrations.Migration):
