@@ -61,6 +61,9 @@ def server_env(url: str, **extra: str) -> dict[str, str]:
         DATABASE_URL=url,
         # The production set-up: sessions, cache and the signed-in user in Redis.
         REDIS_URL=bench_redis_url(),
+        # One keyspace per database: two servers up at once (the dashboard at
+        # both sizes) must not take each other's cached users or pages.
+        CACHE_KEY_PREFIX=f"bench-{db_name(url)}",
         PORTAL_VAR_DIR=str(BENCH_VAR_DIR),
         DJANGO_SETTINGS_MODULE="portal.settings",
         DEBUG="false",
@@ -74,6 +77,7 @@ def setup_django(url: str) -> None:
     """Point Django at ``url`` (must run before the first settings access)."""
     os.environ["DATABASE_URL"] = url
     os.environ["REDIS_URL"] = bench_redis_url()
+    os.environ["CACHE_KEY_PREFIX"] = f"bench-{db_name(url)}"
     os.environ["PORTAL_VAR_DIR"] = str(BENCH_VAR_DIR)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")

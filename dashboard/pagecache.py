@@ -111,6 +111,13 @@ def _checked(build: Callable[[], str], connection) -> str:
     return html
 
 
+def _database() -> str:
+    """The primary database's address: two deployments sharing one Redis
+    (staging beside production, say) never share a block."""
+    db = settings.DATABASES["default"]
+    return f"{db.get('HOST')}:{db.get('PORT')}/{db.get('NAME')}"
+
+
 def enabled(connection) -> bool:
     return settings.PAGE_CACHE_SECONDS > 0 and connection.vendor == "postgresql"
 
@@ -149,6 +156,7 @@ def content_block(
         viewer = getattr(request.user, "pk", None)
         parts = (
             release(),
+            _database(),
             page,
             subject_id,
             viewer,

@@ -201,3 +201,26 @@ def test_two_writers_bumping_the_same_version_never_wait_for_each_other():
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM dashboard_readbump WHERE person_id = 0")
         assert cur.fetchone()[0] >= 2
+
+
+def test_two_databases_sharing_one_redis_never_share_a_block(alice, client_for, monkeypatch):
+    """Staging beside production on one Redis: the same person id and read
+    version in another database is another block."""
+    client = client_for(alice)
+    _page(client)
+    built = []
+    real = pagecache.content_block
+
+    def spy(request, *, build, **kwargs):
+        def counted():
+            built.append(1)
+            return build()
+
+        return real(request, build=counted, **kwargs)
+
+    monkeypatch.setattr(pagecache, "content_block", spy)
+    _page(client)
+    assert built == []  # the same database: from the cache
+    monkeypatch.setattr(pagecache, "_database", lambda: "elsewhere:5432/portal")
+    _page(client)
+    assert built == [1]  # another database: rendered anew
