@@ -119,7 +119,8 @@ class ExpenseOutput(serializers.Serializer):
     settled = serializers.SerializerMethodField()
 
     def get_settled(self, expense) -> bool:
-        return selectors.expense_is_settled(expense)
+        settled = self.context.get("settled")
+        return selectors.expense_is_settled(expense) if settled is None else settled
 
     @extend_schema_field(CrossRegionOutput)
     def get_cross_region(self, expense) -> dict:
@@ -137,8 +138,10 @@ class ExpenseOutput(serializers.Serializer):
         return {"code": basis["chronic_disease"], "applied": bool(basis.get("chronic_applied"))}
 
 
-def expense_out(expense: Expense) -> dict:
-    return ExpenseOutput(expense).data
+def expense_out(expense: Expense, *, settled: bool | None = None) -> dict:
+    """The answer about an expense; ``settled`` when the caller knows it
+    (a submission just written is not), else it is read."""
+    return ExpenseOutput(expense, context={"settled": settled}).data
 
 
 class InstitutionApi(APIView):
@@ -162,7 +165,7 @@ class ExpenseSubmitApi(InstitutionApi):
         data = ExpenseIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        expense, _created = services.expense_submit(
+        expense, created = services.expense_submit(
             institution=request.auth,
             idempotency_key=request.headers.get("Idempotency-Key", "").strip(),
             patient_id_number=v["patient_id_number"],
@@ -178,8 +181,13 @@ class ExpenseSubmitApi(InstitutionApi):
                 for ln in v["lines"]
             ],
         )
-        expense = selectors.expense_for_institution(request.auth, expense.pk)
-        return Response(expense_out(expense), status=201)
+        if not created:  # a replay: the expense as it stands now (settled, refunded)
+            expense = selectors.expense_for_institution(request.auth, expense.pk)
+            return Response(expense_out(expense), status=201)
+        # Just written in this request: answered from what was written (its
+        # parts and patient came back with it), not read again. Its
+        # settlement work was queued in the same transaction: not settled.
+        return Response(expense_out(expense, settled=False), status=201)
 
 
 def _own_expense(request, expense_id) -> Expense:

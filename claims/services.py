@@ -455,7 +455,7 @@ def _submit_locked(
             due_at=expense.created_at,
             fund_fen=expense.fund_fen,
         )
-        ExpenseLine.objects.bulk_create(
+        written_lines = ExpenseLine.objects.bulk_create(
             [
                 ExpenseLine(
                     expense=expense,
@@ -467,7 +467,7 @@ def _submit_locked(
                 for i, ln in enumerate(lines)
             ]
         )
-        ExpensePart.objects.bulk_create(
+        written_parts = ExpensePart.objects.bulk_create(
             [
                 ExpensePart(
                     expense=expense,
@@ -483,6 +483,14 @@ def _submit_locked(
             ]
         )
         _audit_relative_payments(expense, patient, grants, split.parts)
+        # The answer is made from what was just written, not read back: the
+        # parts with their grantors (and the lines) as a prefetch would leave
+        # them, so ``expense.parts.all()`` costs no query.
+        grantors = {g.member_id: g.member for g in grants}
+        for part in written_parts:
+            if part.grantor_id is not None:
+                part.grantor = grantors[part.grantor_id]
+        expense._prefetched_objects_cache = {"parts": written_parts, "lines": written_lines}
         return expense, True
 
 

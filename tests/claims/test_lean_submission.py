@@ -1,0 +1,76 @@
+"""A submission answers from what it wrote (no read-back) and costs a fixed,
+small number of queries (bench/profile_submit.py measures the same path)."""
+
+import datetime as dt
+
+import pytest
+
+from claims.models import Expense
+from tests.conftest import make_member
+
+from .conftest import expense_body, fund
+
+pytestmark = pytest.mark.usefixtures("policies")
+
+LINES = [
+    {"catalog_class": "A", "description": "consultation", "amount": "35.00"},
+    {"catalog_class": "B", "description": "medicine", "amount": "86.50"},
+    {"catalog_class": "self", "description": "slippers", "amount": "12.00"},
+]
+
+
+def _answer_matches_a_fresh_read(api, body, key):
+    submitted = api.submit(body, key=key)
+    assert submitted.status_code == 201, submitted.content
+    data = submitted.json()
+    read = api.get(data["id"])
+    assert read.status_code == 200
+    assert data == read.json()
+    return data
+
+
+def test_the_answer_is_what_a_fresh_read_shows_own_pockets(alice, hospital, institution_api):
+    # given money in both pockets
+    fund(alice, current=5000, prior=100000)
+    api = institution_api(hospital)
+
+    # when: the current-year pocket runs out mid-way, then the prior-years one pays
+    data = _answer_matches_a_fresh_read(api, expense_body(alice.id_number, lines=LINES), "own-1")
+
+    # then
+    assert {p["payer"] for p in data["parts"]} == {"current", "prior"}
+    assert data["settled"] is False
+    assert data["balance_after"] == {"current_year": "0.00", "prior_years": "916.50"}
+
+
+def test_the_answer_is_what_a_fresh_read_shows_relative_and_cash(
+    alice, hospital, institution_api, approved_link
+):
+    child = make_member(
+        "Kid", birth=dt.date(2014, 6, 1), seq=42, insurance_type="resident", signs_in=False
+    )
+    fund(alice, prior=3000)
+    approved_link(alice, child, relationship="child", cap_fen=20000)
+    api = institution_api(hospital)
+
+    data = _answer_matches_a_fresh_read(api, expense_body(child.id_number, lines=LINES), "kid-1")
+
+    relatives = [p["relative"] for p in data["parts"] if p["payer"] == "relative_prior"]
+    assert relatives == ["Alice", "Alice"]
+    assert data["balance_after"] == {"current_year": None, "prior_years": None}
+    # nothing in any pocket: the fund and cash only, no ledger transaction
+    bare = make_member("Bare", birth=dt.date(1990, 2, 2), seq=51, signs_in=False)
+    data = _answer_matches_a_fresh_read(api, expense_body(bare.id_number, lines=LINES), "bare-1")
+    assert data["account"] == "0.00"
+    assert Expense.objects.get(pk=data["id"]).ledger_txn_id is None
+
+
+def test_a_replay_answers_as_a_fresh_read(alice, hospital, institution_api):
+    fund(alice, current=50000)
+    api = institution_api(hospital)
+    first = api.submit(expense_body(alice.id_number, lines=LINES), key="r-1").json()
+
+    again = api.submit(expense_body(alice.id_number, lines=LINES), key="r-1")
+
+    assert again.status_code == 201
+    assert again.json() == first == api.get(first["id"]).json()
