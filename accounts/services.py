@@ -73,24 +73,51 @@ def system_account(kind: str) -> LedgerAccount:
     return _get_or_create_account(code=str(kind), kind=kind)
 
 
+def _pocket_specs(person: InsuredPerson) -> list[tuple[str, dict]]:
+    return [
+        (f"member:{person.pk}:current", {"kind": AccountKind.MEMBER_CURRENT, "person": person}),
+        (f"member:{person.pk}:prior", {"kind": AccountKind.MEMBER_PRIOR, "person": person}),
+    ]
+
+
+def _payable_spec(institution_id: int) -> tuple[str, dict]:
+    return (
+        f"institution:{institution_id}:payable",
+        {"kind": AccountKind.INSTITUTION_PAYABLE, "institution_id": institution_id},
+    )
+
+
 def member_pockets(person: InsuredPerson) -> tuple[LedgerAccount, LedgerAccount]:
     """The person's (current-year, prior-years) pockets, created on first use."""
+    (cur_code, cur), (pri_code, pri) = _pocket_specs(person)
     return (
-        _get_or_create_account(
-            code=f"member:{person.pk}:current", kind=AccountKind.MEMBER_CURRENT, person=person
-        ),
-        _get_or_create_account(
-            code=f"member:{person.pk}:prior", kind=AccountKind.MEMBER_PRIOR, person=person
-        ),
+        _get_or_create_account(code=cur_code, **cur),
+        _get_or_create_account(code=pri_code, **pri),
     )
 
 
 def institution_payable(institution_id: int) -> LedgerAccount:
-    return _get_or_create_account(
-        code=f"institution:{institution_id}:payable",
-        kind=AccountKind.INSTITUTION_PAYABLE,
-        institution_id=institution_id,
-    )
+    code, fields = _payable_spec(institution_id)
+    return _get_or_create_account(code=code, **fields)
+
+
+def pockets_and_payable(
+    *, persons: Sequence[InsuredPerson], institution_id: int
+) -> tuple[dict[int, tuple[LedgerAccount, LedgerAccount]], LedgerAccount]:
+    """``member_pockets`` of each person (by person id) and
+    ``institution_payable``, in one query when they all exist; a missing one
+    is created as those functions create it (its own short transaction)."""
+    specs = [spec for person in persons for spec in _pocket_specs(person)]
+    specs.append(_payable_spec(institution_id))
+    found = {a.code: a for a in LedgerAccount.objects.filter(code__in=[c for c, _f in specs])}
+    for code, fields in specs:
+        if code not in found:
+            found[code] = _get_or_create_account(code=code, **fields)
+    pockets = {
+        person.pk: (found[f"member:{person.pk}:current"], found[f"member:{person.pk}:prior"])
+        for person in persons
+    }
+    return pockets, found[specs[-1][0]]
 
 
 # A loader replaying history (the demo timeline) sets the day its events

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from access.lookups import payment_grants_for
 from accounts.models import LedgerAccount
-from accounts.services import institution_payable, ledger_post, ledger_reverse, member_pockets
+from accounts.services import ledger_post, ledger_reverse, pockets_and_payable
 from audit.services import audit_record
 from errands import policy as errands_policy
 from members.idnumber import parse_id_number
@@ -239,15 +239,35 @@ def grant_used_fen(*, grantor_id: int, patient: InsuredPerson, year: int) -> int
     )
 
 
-def _create_accounts(institution: Institution, patient: InsuredPerson) -> None:
-    """Create the accounts an expense may touch before any lock is taken: a
-    new account row is held by the transaction creating it until that ends,
-    which would be a lock outside the global order."""
-    if patient.has_personal_account:
-        member_pockets(patient)
-    for g in _grants_for(patient):
-        member_pockets(g.member)
-    institution_payable(institution.pk)
+@dataclass(frozen=True)
+class _Payers:
+    """Who may pay an expense and the accounts it may touch."""
+
+    own_current: LedgerAccount | None
+    own_prior: LedgerAccount | None
+    grants: list  # access.lookups.payment_grants_for: who lets the patient pay
+    grant_pockets: dict[int, LedgerAccount]  # grantor id -> prior-years pocket
+    payable: LedgerAccount
+
+
+def _create_accounts(institution: Institution, patient: InsuredPerson) -> _Payers:
+    """Read (creating the missing ones) the accounts an expense may touch,
+    before any lock is taken: a new account row is held by the transaction
+    creating it until that ends, which would be a lock outside the global
+    order. Read once: an account's id and kind never change, and the
+    balances that matter are read again under the row locks."""
+    grants = _grants_for(patient)
+    persons = [patient] if patient.has_personal_account else []
+    persons += [g.member for g in grants]
+    pockets, payable = pockets_and_payable(persons=persons, institution_id=institution.pk)
+    own_current, own_prior = pockets.get(patient.pk, (None, None))
+    return _Payers(
+        own_current=own_current,
+        own_prior=own_prior,
+        grants=grants,
+        grant_pockets={g.member_id: pockets[g.member_id][1] for g in grants},
+        payable=payable,
+    )
 
 
 @retry_on_conflict
@@ -319,10 +339,11 @@ def expense_submit(
         terms=policy_terms(policy),
         pool=policy.pool,
     )
-    _create_accounts(institution, patient)
+    payers = _create_accounts(institution, patient)
     try:
         return _submit_locked(
             institution=institution,
+            payers=payers,
             key=idempotency_key,
             request_hash=request_hash,
             patient=patient,
@@ -345,6 +366,7 @@ def expense_submit(
 def _submit_locked(
     *,
     institution,
+    payers: _Payers,
     key,
     request_hash,
     patient,
@@ -363,12 +385,8 @@ def _submit_locked(
         if existing is not None:
             return existing, False
 
-        own_current = own_prior = None
-        if patient.has_personal_account:
-            own_current, own_prior = member_pockets(patient)
-        grants = _grants_for(patient)
-        grant_pockets = {g.member_id: member_pockets(g.member)[1] for g in grants}
-        payable = institution_payable(institution.pk)
+        own_current, own_prior = payers.own_current, payers.own_prior
+        grants, grant_pockets, payable = payers.grants, payers.grant_pockets, payers.payable
         # All the pockets at once, in primary-key order: a refund locks the
         # same rows in that order too. The payable is never locked (ADR 0001).
         ids = [a.pk for a in (own_current, own_prior, *grant_pockets.values()) if a is not None]
