@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from access.lookups import payment_grants_for
 from accounts.models import LedgerAccount
-from accounts.services import ledger_post, ledger_reverse, pockets_and_payable
+from accounts.services import ledger_post_held, ledger_reverse, pockets_and_payable
 from audit.services import audit_record
 from errands import policy as errands_policy
 from members.idnumber import parse_id_number
@@ -416,20 +416,24 @@ def _submit_locked(
             grants=split_grants,
         )
 
+        # The pockets as read under their locks (ledger_post_held checks the
+        # debits against those balances).
         postings: list[tuple[LedgerAccount, int]] = []
         for part in split.parts:
             if part.payer == Payer.CURRENT:
                 assert own_current is not None  # the split pays from pockets that exist
-                postings.append((own_current, -part.amount_fen))
+                postings.append((locked[own_current.pk], -part.amount_fen))
             elif part.payer == Payer.PRIOR:
                 assert own_prior is not None
-                postings.append((own_prior, -part.amount_fen))
+                postings.append((locked[own_prior.pk], -part.amount_fen))
             elif part.payer == Payer.RELATIVE_PRIOR:
-                postings.append((grant_pockets[part.grantor_id], -part.amount_fen))
+                postings.append((locked[grant_pockets[part.grantor_id].pk], -part.amount_fen))
         txn = None
         if split.account_fen:
             postings.append((payable, split.account_fen))
-            txn = ledger_post(
+            # Every pocket it debits is locked above: one statement, no
+            # second lock, no savepoint (ADR 0001).
+            txn = ledger_post_held(
                 idempotency_key=f"expense:{institution.pk}:{key}",
                 kind="claims.expense",
                 postings=postings,
