@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -136,14 +136,31 @@ def _request_sha256(
     return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 
+def _for_update() -> str:
+    """`` FOR UPDATE`` where the database has it (not the SQLite demo, which
+    locks the whole database for a write anyway)."""
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
 def _replay(institution: Institution, key: str, request_hash: str) -> Expense | None:
-    existing = Expense.objects.filter(institution=institution, idempotency_key=key).first()
-    if existing is not None and existing.request_sha256 != request_hash:
+    # Asked twice per submission, nearly always of a new key: a plain probe
+    # on the unique (institution, key) index; the expense is read only when
+    # there is one. The primary, never a replica: it decides what to write.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, request_sha256 FROM claims_expense"
+            " WHERE institution_id = %s AND idempotency_key = %s",
+            [institution.pk, key],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if row[1] != request_hash:
         raise Conflict(
             _("This Idempotency-Key was already used with a different request body."),
             code="idempotency_conflict",
         )
-    return existing
+    return Expense.objects.get(pk=row[0])
 
 
 def _validate(
@@ -215,10 +232,30 @@ def _validate(
 
 
 def _accumulator_for_update(person: InsuredPerson, year: int, pool: str) -> FundAccumulator:
-    FundAccumulator.objects.bulk_create(
-        [FundAccumulator(person=person, year=year, pool=pool)], ignore_conflicts=True
+    """The person's accumulator for the year and pool, locked (created first
+    if missing). Plain SQL: it is on every submission's path."""
+    sql = (
+        "SELECT id, deductible_used_fen, fund_paid_fen FROM claims_fundaccumulator"  # noqa: S608
+        " WHERE person_id = %s AND year = %s AND pool = %s" + _for_update()
     )
-    return FundAccumulator.objects.select_for_update().get(person=person, year=year, pool=pool)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [person.pk, year, pool])
+        row = cursor.fetchone()
+        if row is None:
+            FundAccumulator.objects.bulk_create(
+                [FundAccumulator(person=person, year=year, pool=pool)], ignore_conflicts=True
+            )
+            cursor.execute(sql, [person.pk, year, pool])
+            row = cursor.fetchone()
+    acc_id, deductible_used_fen, fund_paid_fen = row
+    return FundAccumulator(
+        id=acc_id,
+        person=person,
+        year=year,
+        pool=pool,
+        deductible_used_fen=deductible_used_fen,
+        fund_paid_fen=fund_paid_fen,
+    )
 
 
 def _grants_for(patient: InsuredPerson):
@@ -389,11 +426,26 @@ def _submit_locked(
         grants, grant_pockets, payable = payers.grants, payers.grant_pockets, payers.payable
         # All the pockets at once, in primary-key order: a refund locks the
         # same rows in that order too. The payable is never locked (ADR 0001).
-        ids = [a.pk for a in (own_current, own_prior, *grant_pockets.values()) if a is not None]
-        locked = {
-            a.pk: a
-            for a in LedgerAccount.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        pockets = {
+            a.pk: a for a in (own_current, own_prior, *grant_pockets.values()) if a is not None
         }
+        locked = {}
+        if pockets:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT id, balance_fen FROM accounts_ledgeraccount WHERE id IN ({})"  # noqa: S608
+                    " ORDER BY id{}".format(", ".join(["%s"] * len(pockets)), _for_update()),
+                    sorted(pockets),
+                )
+                for pk, balance_fen in cursor.fetchall():
+                    a = pockets[pk]
+                    locked[pk] = LedgerAccount(
+                        id=pk,
+                        code=a.code,
+                        kind=a.kind,
+                        person_id=a.person_id,
+                        balance_fen=balance_fen,
+                    )
 
         def bal(a):
             return locked[a.pk].balance_fen if a is not None else 0
@@ -440,10 +492,12 @@ def _submit_locked(
                 memo=f"expense at {institution.pk} for person {patient.pk}",
             )
 
-        FundAccumulator.objects.filter(pk=acc.pk).update(
-            deductible_used_fen=F("deductible_used_fen") + split.deductible_fen,
-            fund_paid_fen=F("fund_paid_fen") + split.fund_fen,
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE claims_fundaccumulator SET deductible_used_fen = deductible_used_fen + %s,"
+                " fund_paid_fen = fund_paid_fen + %s WHERE id = %s",
+                [split.deductible_fen, split.fund_fen, acc.pk],
+            )
         expense = Expense.objects.create(
             institution=institution,
             idempotency_key=key,
