@@ -74,3 +74,24 @@ def test_a_replay_answers_as_a_fresh_read(alice, hospital, institution_api):
 
     assert again.status_code == 201
     assert again.json() == first == api.get(first["id"]).json()
+
+
+def test_many_lines_are_written_in_order(alice, hospital, institution_api):
+    fund(alice, current=100000)
+    lines = [
+        {
+            "catalog_class": ("A", "B", "self")[i % 3],
+            "description": f"item {i}",
+            "amount": f"{i + 1}.00",
+        }
+        for i in range(40)
+    ]
+    api = institution_api(hospital)
+
+    data = _answer_matches_a_fresh_read(api, expense_body(alice.id_number, lines=lines), "many")
+
+    expense = Expense.objects.get(pk=data["id"])
+    assert [(ln.position, ln.description, ln.amount_fen) for ln in expense.lines.all()] == [
+        (i, f"item {i}", (i + 1) * 100) for i in range(40)
+    ]
+    assert data["total"] == "820.00"
