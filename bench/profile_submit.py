@@ -9,12 +9,13 @@ tops up each member's pockets from the pooled fund (so the personal account
 pays, as for most submissions), then submits one expense per member through
 Django's test client with the production settings (DEBUG off, Redis) and the
 institution rate limit off, and prints wall and CPU milliseconds and queries
-per submission. Every run uses new Idempotency-Keys: each request is a new
-expense, never a replay. ``--relative`` makes every member's spouse pay from
-their prior-years surplus (family mutual assistance: the member's own pockets
-are left empty). ``--queries`` prints the SQL of one submission;
-``--profile`` adds a pyinstrument profile (not a project dependency: install
-it yourself, see bench/README.md).
+per submission, and the CPU of a bare Django view beside it. Every run uses
+new Idempotency-Keys: each request is a new expense, never a replay.
+``--relative`` makes every member's spouse pay from their prior-years surplus
+(family mutual assistance: the member's own pockets are left empty).
+``--queries`` prints the SQL of one submission; ``--profile`` adds a
+pyinstrument profile (not a project dependency: install it yourself, see
+bench/README.md).
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def main(argv=None) -> int:
     parser.add_argument("--relative", action="store_true")
     parser.add_argument("--url", default=None)
     args = parser.parse_args(argv)
+    os.environ["BENCH_ENDPOINTS"] = "true"
     os.environ["CONN_MAX_AGE"] = "600"
     os.environ["API_THROTTLE_INSTITUTION"] = "off"
     common.setup_django(args.url or common.bench_url())
@@ -168,6 +170,14 @@ def main(argv=None) -> int:
     if args.queries:
         for q in ctx.captured_queries:
             print(f"-- {q['time']}s\n{q['sql']}")
+    # The yardstick: a bare Django view (fixed JSON, no session, no query).
+    bare = Client(HTTP_HOST="127.0.0.1")
+    for _ in range(5):
+        assert bare.get("/bench/bare").status_code == 200
+    c0 = time.process_time()
+    for _ in range(args.n):
+        bare.get("/bench/bare")
+    bare_cpu = (time.process_time() - c0) * 1000 / args.n
     w0, c0 = time.perf_counter(), time.process_time()
     profiler = None
     if args.profile:
@@ -185,7 +195,8 @@ def main(argv=None) -> int:
     what = "paid by a relative" if args.relative else "paid from own pockets"
     print(f"expense submission ({what}), {args.n} requests")
     print(f"{'wall ms':>8} {'cpu ms':>8} {'queries':>8}")
-    print(f"{wall:8.2f} {cpu:8.2f} {queries:8d}", flush=True)
+    print(f"{wall:8.2f} {cpu:8.2f} {queries:8d}")
+    print(f"bare view: {bare_cpu:.2f} ms CPU; a submission: {cpu / bare_cpu:.1f} x", flush=True)
     return 0
 
 
