@@ -79,13 +79,32 @@ def institution_token_revoke(*, token: InstitutionToken) -> None:
 # --- Policies ---------------------------------------------------------------
 
 
+_POLICY_FIELDS = list(BenefitPolicy._meta.concrete_fields)
+_POLICY_SQL = (
+    "SELECT "  # noqa: S608 (the model's own columns)
+    + ", ".join(f.column for f in _POLICY_FIELDS)
+    + " FROM claims_benefitpolicy"
+    " WHERE region = %s AND scheme = %s AND care_type = %s AND year = %s"
+)
+
+
+def _policy_row(region: str, scheme: str, care_type: str, year: int) -> BenefitPolicy | None:
+    # On every submission: plain SQL on the unique (region, scheme, care
+    # type, year) index; each value made what the ORM would make of it.
+    with connection.cursor() as cursor:
+        cursor.execute(_POLICY_SQL, [region, scheme, care_type, year])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return BenefitPolicy.from_db(
+        connection.alias,
+        [f.attname for f in _POLICY_FIELDS],
+        [f.to_python(v) for f, v in zip(_POLICY_FIELDS, row, strict=True)],
+    )
+
+
 def policy_for(*, person: InsuredPerson, care_type: str, year: int) -> BenefitPolicy:
-    policy = BenefitPolicy.objects.filter(
-        region=policy_region(person),
-        scheme=person.insurance_type,
-        care_type=care_type,
-        year=year,
-    ).first()
+    policy = _policy_row(policy_region(person), person.insurance_type, care_type, year)
     if policy is None:
         raise ApplicationError(
             _("No benefit policy for region %(region)s, this scheme, %(care)s, %(year)s.")

@@ -95,3 +95,17 @@ def test_many_lines_are_written_in_order(alice, hospital, institution_api):
         (i, f"item {i}", (i + 1) * 100) for i in range(40)
     ]
     assert data["total"] == "820.00"
+
+
+def test_the_policy_read_in_plain_sql_is_the_orms(alice):
+    from claims.models import BenefitPolicy
+    from claims.services import policy_for
+
+    for care in ("outpatient", "inpatient"):
+        plain = policy_for(person=alice, care_type=care, year=2025)
+        orm = BenefitPolicy.objects.get(
+            region="110100", scheme=alice.insurance_type, care_type=care, year=2025
+        )
+        for field in BenefitPolicy._meta.concrete_fields:
+            mine, theirs = getattr(plain, field.attname), getattr(orm, field.attname)
+            assert (mine, str(mine), type(mine)) == (theirs, str(theirs), type(theirs)), field
