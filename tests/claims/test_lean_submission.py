@@ -109,3 +109,43 @@ def test_the_policy_read_in_plain_sql_is_the_orms(alice):
         for field in BenefitPolicy._meta.concrete_fields:
             mine, theirs = getattr(plain, field.attname), getattr(orm, field.attname)
             assert (mine, str(mine), type(mine)) == (theirs, str(theirs), type(theirs)), field
+
+
+# Measured with bench/profile_submit.py and here (docs/adr/0001, "Expense
+# submission per request"): 33 queries before, 44 when a relative paid.
+QUERIES_OWN_POCKETS = 17
+QUERIES_RELATIVE_PAYS = 19
+
+
+def test_one_submission_costs_a_fixed_number_of_queries(
+    alice, hospital, institution_api, django_assert_max_num_queries
+):
+    # given a patient who already had an expense this year (their
+    # accumulator exists, as for most submissions)
+    fund(alice, current=100000, prior=100000)
+    api = institution_api(hospital)
+    assert api.submit(expense_body(alice.id_number, lines=LINES), key="q-0").status_code == 201
+
+    # when / then: the token, the replay probes, the patient, the policy, the
+    # payers and accounts, the locks, the ledger, the rows; nothing read back
+    with django_assert_max_num_queries(QUERIES_OWN_POCKETS):
+        answer = api.submit(expense_body(alice.id_number, lines=LINES), key="q-1")
+    assert answer.status_code == 201
+    assert answer.json()["account"] == "133.50"
+
+
+def test_one_submission_paid_by_a_relative_costs_a_fixed_number_of_queries(
+    alice, hospital, institution_api, approved_link, django_assert_max_num_queries
+):
+    child = make_member(
+        "Kid", birth=dt.date(2014, 6, 1), seq=42, insurance_type="resident", signs_in=False
+    )
+    fund(alice, prior=100000)
+    approved_link(alice, child, relationship="child")
+    api = institution_api(hospital)
+    assert api.submit(expense_body(child.id_number, lines=LINES), key="q-0").status_code == 201
+
+    with django_assert_max_num_queries(QUERIES_RELATIVE_PAYS):
+        answer = api.submit(expense_body(child.id_number, lines=LINES), key="q-1")
+    assert answer.status_code == 201
+    assert [p["relative"] for p in answer.json()["parts"] if p["relative"]]
