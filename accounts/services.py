@@ -102,6 +102,9 @@ def institution_payable(institution_id: int) -> LedgerAccount:
     return _get_or_create_account(code=code, **fields)
 
 
+_ACCOUNT_FIELDS = ["id", "code", "kind", "person_id", "institution_id", "balance_fen"]
+
+
 def pockets_and_payable(
     *, persons: Sequence[InsuredPerson], institution_id: int
 ) -> tuple[dict[int, tuple[LedgerAccount, LedgerAccount]], LedgerAccount]:
@@ -110,7 +113,19 @@ def pockets_and_payable(
     is created as those functions create it (its own short transaction)."""
     specs = [spec for person in persons for spec in _pocket_specs(person)]
     specs.append(_payable_spec(institution_id))
-    found = {a.code: a for a in LedgerAccount.objects.filter(code__in=[c for c, _f in specs])}
+    # Plain SQL on the unique code index: asked on every expense submission.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, code, kind, person_id, institution_id, balance_fen"  # noqa: S608
+            " FROM accounts_ledgeraccount WHERE code IN ({})".format(
+                ", ".join(["%s"] * len(specs))
+            ),
+            [code for code, _fields in specs],
+        )
+        found = {
+            row[1]: LedgerAccount.from_db(connection.alias, _ACCOUNT_FIELDS, row)
+            for row in cursor.fetchall()
+        }
     for code, fields in specs:
         if code not in found:
             found[code] = _get_or_create_account(code=code, **fields)
