@@ -149,3 +149,17 @@ def test_one_submission_paid_by_a_relative_costs_a_fixed_number_of_queries(
         answer = api.submit(expense_body(child.id_number, lines=LINES), key="q-1")
     assert answer.status_code == 201
     assert [p["relative"] for p in answer.json()["parts"] if p["relative"]]
+
+
+def test_the_answer_of_a_cross_region_submission_is_what_a_fresh_read_shows(alice, institution_api):
+    from claims.services import institution_create, institution_token_create
+
+    away = institution_create(name="Shenzhen Hospital", kind="hospital", region="440300")
+    away.raw_token = institution_token_create(institution=away)[1]
+    fund(alice, current=100000)
+    body = {**expense_body(alice.id_number, lines=LINES), "chronic_disease": "HTN"}
+
+    data = _answer_matches_a_fresh_read(institution_api(away), body, "away-1")
+
+    assert data["cross_region"] == {"cross_region": True, "filed": False}
+    assert data["chronic_disease"] == {"code": "HTN", "applied": False}
