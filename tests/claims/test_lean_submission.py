@@ -112,7 +112,7 @@ def test_the_policy_read_in_plain_sql_is_the_orms(alice):
 
 
 # Measured with bench/profile_submit.py and here (docs/adr/0001, "Expense
-# submission per request"): 33 queries before, 44 when a relative paid.
+# submission per request"): 33 queries before, 38 when a relative paid.
 QUERIES_OWN_POCKETS = 17
 QUERIES_RELATIVE_PAYS = 19
 
