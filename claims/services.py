@@ -82,7 +82,7 @@ def institution_token_revoke(*, token: InstitutionToken) -> None:
 _POLICY_FIELDS = list(BenefitPolicy._meta.concrete_fields)
 _POLICY_SQL = (
     "SELECT "  # noqa: S608 (the model's own columns)
-    + ", ".join(f.column for f in _POLICY_FIELDS)
+    + ", ".join(str(f.column) for f in _POLICY_FIELDS)
     + " FROM claims_benefitpolicy"
     " WHERE region = %s AND scheme = %s AND care_type = %s AND year = %s"
 )
@@ -276,9 +276,9 @@ def _insert[M: Model](objs: list[M], *, signals: bool = False) -> list[M]:
         row = "(" + ", ".join(["%s"] * len(fields)) + ")"
         sql = "INSERT INTO {} ({}) VALUES {}{}".format(  # noqa: S608 (names from the model)
             quote(meta.db_table),
-            ", ".join(quote(f.column) for f in fields),
+            ", ".join(quote(str(f.column)) for f in fields),
             ", ".join([row] * len(objs)),
-            f" RETURNING {quote(auto_pk.column)}" if auto_pk is not None else "",
+            f" RETURNING {quote(str(auto_pk.column))}" if auto_pk is not None else "",
         )
         if len(objs) <= 16:  # one or a few rows, as nearly every request; not 500 lines
             _INSERT_SQL[key] = sql
@@ -552,6 +552,7 @@ def _submit_locked(
                 assert own_prior is not None
                 postings.append((locked[own_prior.pk], -part.amount_fen))
             elif part.payer == Payer.RELATIVE_PRIOR:
+                assert part.grantor_id is not None
                 postings.append((locked[grant_pockets[part.grantor_id].pk], -part.amount_fen))
         txn = None
         if split.account_fen:
@@ -642,10 +643,13 @@ def _submit_locked(
         # parts with their grantors (and the lines) as a prefetch would leave
         # them, so ``expense.parts.all()`` costs no query.
         grantors = {g.member_id: g.member for g in grants}
-        for part in written_parts:
-            if part.grantor_id is not None:
-                part.grantor = grantors[part.grantor_id]
-        expense._prefetched_objects_cache = {"parts": written_parts, "lines": written_lines}
+        for written in written_parts:
+            if written.grantor_id is not None:
+                written.grantor = grantors[written.grantor_id]
+        expense._prefetched_objects_cache = {  # type: ignore[attr-defined]
+            "parts": written_parts,
+            "lines": written_lines,
+        }
         return expense, True
 
 
