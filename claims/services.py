@@ -647,10 +647,19 @@ def _submit_locked(
             if written.grantor_id is not None:
                 written.grantor = grantors[written.grantor_id]
         expense._prefetched_objects_cache = {  # type: ignore[attr-defined]
-            "parts": written_parts,
-            "lines": written_lines,
+            "parts": _prefetched(expense.parts, written_parts),
+            "lines": _prefetched(expense.lines, written_lines),
         }
         return expense, True
+
+
+def _prefetched(manager, rows: list):
+    """What ``prefetch_related`` leaves for a relation: its queryset holding
+    ``rows`` (so ``.all()`` costs no query, and ``.filter()`` still asks the
+    database, as after a prefetch)."""
+    qs = manager.get_queryset()
+    qs._result_cache, qs._prefetch_done = rows, True
+    return qs
 
 
 def _audit_relative_payments(expense: Expense, patient: InsuredPerson, grants, parts) -> None:

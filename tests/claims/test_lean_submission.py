@@ -163,3 +163,25 @@ def test_the_answer_of_a_cross_region_submission_is_what_a_fresh_read_shows(alic
 
     assert data["cross_region"] == {"cross_region": True, "filed": False}
     assert data["chronic_disease"] == {"code": "HTN", "applied": False}
+
+
+def test_the_written_parts_and_lines_behave_as_prefetched(alice, hospital):
+    from claims.services import LineInput, expense_submit
+
+    fund(alice, current=100000)
+    expense, created = expense_submit(
+        institution=hospital,
+        idempotency_key="svc-1",
+        patient_id_number=alice.id_number,
+        service_date=dt.date(2025, 3, 1),
+        care_type="outpatient",
+        lines=[LineInput("A", 5000, "consultation"), LineInput("self", 500, "slippers")],
+    )
+
+    assert created
+    fresh = Expense.objects.get(pk=expense.pk)
+    assert list(expense.parts.all()) == list(fresh.parts.all())
+    assert list(expense.lines.all()) == list(fresh.lines.all())
+    # a filter on the relation still asks the database
+    assert list(expense.parts.filter(payer="current")) == list(fresh.parts.filter(payer="current"))
+    assert expense.lines.count() == 2
