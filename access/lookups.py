@@ -300,7 +300,20 @@ def links_in_effect_of(person: InsuredPerson) -> list[FamilyLink]:
 def payment_grants_for(*, patient: InsuredPerson) -> list[FamilyLink]:
     """Links in effect letting ``patient`` pay from a member's prior-years
     surplus now (``pay_eligible``), oldest first. Callers apply
-    ``pay_yearly_cap_fen`` (None = no cap)."""
+    ``pay_yearly_cap_fen`` (None = no cap). Read on every expense
+    submission, and most patients have no such link: a plain-SQL probe on a
+    superset of the filter (an approved link to ``patient`` that may pay)
+    answers them for a fraction of compiling the full query (docs/adr/0006)."""
+    from portal.replica import reading
+
+    with reading(FamilyLink).cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM family_familylink"
+            " WHERE relative_id = %s AND status = %s AND scope_pay LIMIT 1",
+            [patient.pk, str(LinkStatus.APPROVED)],
+        )
+        if cursor.fetchone() is None:
+            return []
     links = (
         FamilyLink.objects.in_effect()
         .filter(relative=patient, scope_pay=True)

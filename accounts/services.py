@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
+from django.db.models.signals import post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -73,24 +74,66 @@ def system_account(kind: str) -> LedgerAccount:
     return _get_or_create_account(code=str(kind), kind=kind)
 
 
+def _pocket_specs(person: InsuredPerson) -> list[tuple[str, dict]]:
+    return [
+        (f"member:{person.pk}:current", {"kind": AccountKind.MEMBER_CURRENT, "person": person}),
+        (f"member:{person.pk}:prior", {"kind": AccountKind.MEMBER_PRIOR, "person": person}),
+    ]
+
+
+def _payable_spec(institution_id: int) -> tuple[str, dict]:
+    return (
+        f"institution:{institution_id}:payable",
+        {"kind": AccountKind.INSTITUTION_PAYABLE, "institution_id": institution_id},
+    )
+
+
 def member_pockets(person: InsuredPerson) -> tuple[LedgerAccount, LedgerAccount]:
     """The person's (current-year, prior-years) pockets, created on first use."""
+    (cur_code, cur), (pri_code, pri) = _pocket_specs(person)
     return (
-        _get_or_create_account(
-            code=f"member:{person.pk}:current", kind=AccountKind.MEMBER_CURRENT, person=person
-        ),
-        _get_or_create_account(
-            code=f"member:{person.pk}:prior", kind=AccountKind.MEMBER_PRIOR, person=person
-        ),
+        _get_or_create_account(code=cur_code, **cur),
+        _get_or_create_account(code=pri_code, **pri),
     )
 
 
 def institution_payable(institution_id: int) -> LedgerAccount:
-    return _get_or_create_account(
-        code=f"institution:{institution_id}:payable",
-        kind=AccountKind.INSTITUTION_PAYABLE,
-        institution_id=institution_id,
-    )
+    code, fields = _payable_spec(institution_id)
+    return _get_or_create_account(code=code, **fields)
+
+
+_ACCOUNT_FIELDS = ["id", "code", "kind", "person_id", "institution_id", "balance_fen"]
+
+
+def pockets_and_payable(
+    *, persons: Sequence[InsuredPerson], institution_id: int
+) -> tuple[dict[int, tuple[LedgerAccount, LedgerAccount]], LedgerAccount]:
+    """``member_pockets`` of each person (by person id) and
+    ``institution_payable``, in one query when they all exist; a missing one
+    is created as those functions create it (its own short transaction)."""
+    specs = [spec for person in persons for spec in _pocket_specs(person)]
+    specs.append(_payable_spec(institution_id))
+    # Plain SQL on the unique code index: asked on every expense submission.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, code, kind, person_id, institution_id, balance_fen"  # noqa: S608
+            " FROM accounts_ledgeraccount WHERE code IN ({})".format(
+                ", ".join(["%s"] * len(specs))
+            ),
+            [code for code, _fields in specs],
+        )
+        found = {
+            row[1]: LedgerAccount.from_db(connection.alias, _ACCOUNT_FIELDS, row)
+            for row in cursor.fetchall()
+        }
+    for code, fields in specs:
+        if code not in found:
+            found[code] = _get_or_create_account(code=code, **fields)
+    pockets = {
+        person.pk: (found[f"member:{person.pk}:current"], found[f"member:{person.pk}:prior"])
+        for person in persons
+    }
+    return pockets, found[specs[-1][0]]
 
 
 # A loader replaying history (the demo timeline) sets the day its events
@@ -223,6 +266,99 @@ def ledger_post(
         if existing is None:
             raise
         return existing
+
+
+_POST_HELD_SQL = """
+WITH txn AS (
+  INSERT INTO accounts_journaltransaction
+    (idempotency_key, kind, body_hash, memo, reverses_id, created_at, value_date)
+  VALUES (%s, %s, %s, %s, NULL, %s, %s)
+  ON CONFLICT (idempotency_key) DO NOTHING
+  RETURNING id
+), postings AS (
+  INSERT INTO accounts_posting (transaction_id, account_id, amount_fen)
+  SELECT txn.id, p.account_id, p.amount_fen
+    FROM txn, unnest(%s::bigint[], %s::bigint[]) AS p(account_id, amount_fen)
+)
+SELECT id FROM txn
+"""
+
+
+def ledger_post_held(
+    *,
+    idempotency_key: str,
+    kind: str,
+    postings: Sequence[tuple[LedgerAccount, int]],
+    memo: str = "",
+    value_date: dt.date | None = None,
+) -> JournalTransaction:
+    """``ledger_post`` for a caller that, inside its own transaction, already
+    holds the row lock of every member pocket the postings touch (taken in
+    primary-key order, in one statement, ADR 0001) and passes those pockets
+    as it read them under the lock (``claims.services`` does): their
+    ``balance_fen`` is what the debits are checked against. The same
+    transaction, body hash, value date and idempotency rule as
+    ``ledger_post``, without locking the pockets a second time and without a
+    savepoint: on PostgreSQL the transaction and all its postings go in with
+    ONE statement (the ledger trigger and the CHECK constraint guard it as
+    any other), and only a key already stored costs a second one (the first
+    transaction if the body is the same, else a Conflict). Elsewhere (the
+    embedded SQLite demo) it is ``ledger_post``."""
+    if connection.vendor != "postgresql":
+        return ledger_post(
+            idempotency_key=idempotency_key,
+            kind=kind,
+            postings=postings,
+            memo=memo,
+            value_date=value_date,
+        )
+    if not connection.in_atomic_block:
+        raise RuntimeError("ledger_post_held runs inside the caller's transaction")
+    merged = _normalise(postings)
+    value_date = _value_date(value_date)
+    body_hash = _body_hash(kind, merged, None)
+    accounts = {account.pk: account for account, _amount in postings}
+    for account_id, amount in merged.items():
+        account = accounts[account_id]
+        if amount < 0 and account.kind in MEMBER_POCKETS and account.balance_fen < -amount:
+            raise InsufficientFunds(account, -amount)
+    created_at = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _POST_HELD_SQL,
+            [
+                idempotency_key,
+                kind,
+                body_hash,
+                memo[:255],
+                created_at,
+                value_date,
+                list(merged),
+                list(merged.values()),
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        existing = _existing(idempotency_key, body_hash)
+        if existing is None:  # cannot be: the key conflicted with a committed row
+            raise RuntimeError(f"ledger key {idempotency_key} conflicted but is not stored")
+        return existing
+    txn = JournalTransaction(
+        id=row[0],
+        idempotency_key=idempotency_key,
+        kind=kind,
+        body_hash=body_hash,
+        memo=memo[:255],
+        created_at=created_at,
+        value_date=value_date,
+    )
+    txn._state.adding, txn._state.db = False, connection.alias
+    # As ``save`` would: the notifications outbox and the ledger metrics
+    # listen for new transactions.
+    post_save.send(
+        sender=JournalTransaction, instance=txn, created=True, raw=False, using=connection.alias
+    )
+    return txn
 
 
 def ledger_fold_deltas(*, limit: int = 100_000) -> int:

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from members.fields import IdNumberSerializerField
 from portal.errors import ApplicationError
-from portal.fields import AmountApiField, YuanField
+from portal.fields import AmountApiField, YuanField, yuan_text
 from portal.money import MAX_EXPENSE_LINE_FEN
 
 from . import selectors, services
@@ -141,6 +141,59 @@ def expense_out(expense: Expense) -> dict:
     return ExpenseOutput(expense).data
 
 
+def _yuan_or_none(fen: int | None) -> str | None:
+    return None if fen is None else yuan_text(fen)
+
+
+def submitted_out(expense: Expense) -> dict:
+    """``expense_out`` of an expense this request has just written (accepted,
+    never reversed; not settled: its settlement work was queued in the same
+    transaction), built from what was written: its parts with their grantors
+    and its patient came back with it. Plain Python rather than a serializer
+    field per value, on every submission; the same dict, key for key
+    (tests/claims/test_lean_submission.py compares it with ``ExpenseOutput``)."""
+    patient = expense.patient
+    basis = expense.basis or {}
+    return {
+        "id": expense.pk,
+        "status": str(expense.status),
+        "patient": {"name": patient.name, "id_number": patient.masked_id_number},
+        "service_date": expense.service_date.isoformat(),
+        "care_type": str(expense.care_type),
+        "total": yuan_text(expense.total_fen),
+        "fund": yuan_text(expense.fund_fen),
+        "account": yuan_text(expense.account_fen),
+        "cash": yuan_text(expense.cash_fen),
+        "self_borne": yuan_text(expense.self_borne_fen),
+        "self_funded": yuan_text(expense.self_funded_fen),
+        "parts": [
+            {
+                "payer": str(part.payer),
+                "component": str(part.component),
+                "amount": yuan_text(part.amount_fen),
+                "reason": part.reason,
+                "relative": part.grantor.name if part.grantor_id else None,
+            }
+            for part in expense.parts.all()
+        ],
+        "balance_after": {
+            "current_year": _yuan_or_none(expense.balance_current_after_fen),
+            "prior_years": _yuan_or_none(expense.balance_prior_after_fen),
+        },
+        "cross_region": {
+            "cross_region": bool(basis.get("cross_region")),
+            "filed": bool(basis.get("filed")),
+        },
+        "chronic_disease": (
+            {"code": basis["chronic_disease"], "applied": bool(basis.get("chronic_applied"))}
+            if basis.get("chronic_disease")
+            else None
+        ),
+        "reversed_at": None,
+        "settled": False,
+    }
+
+
 class InstitutionApi(APIView):
     authentication_classes = [InstitutionTokenAuthentication]
     permission_classes = [IsInstitution]
@@ -162,7 +215,7 @@ class ExpenseSubmitApi(InstitutionApi):
         data = ExpenseIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        expense, _created = services.expense_submit(
+        expense, created = services.expense_submit(
             institution=request.auth,
             idempotency_key=request.headers.get("Idempotency-Key", "").strip(),
             patient_id_number=v["patient_id_number"],
@@ -178,8 +231,12 @@ class ExpenseSubmitApi(InstitutionApi):
                 for ln in v["lines"]
             ],
         )
-        expense = selectors.expense_for_institution(request.auth, expense.pk)
-        return Response(expense_out(expense), status=201)
+        if not created:  # a replay: the expense as it stands now (settled, refunded)
+            expense = selectors.expense_for_institution(request.auth, expense.pk)
+            return Response(expense_out(expense), status=201)
+        # Just written in this request: answered from what was written, not
+        # read again.
+        return Response(submitted_out(expense), status=201)
 
 
 def _own_expense(request, expense_id) -> Expense:

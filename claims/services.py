@@ -10,15 +10,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Model, Sum
+from django.db.models.fields import AutoFieldMixin
 from django.db.models.functions import Greatest
+from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from access.lookups import payment_grants_for
 from accounts.models import LedgerAccount
-from accounts.services import institution_payable, ledger_post, ledger_reverse, member_pockets
+from accounts.services import ledger_post_held, ledger_reverse, pockets_and_payable
 from audit.services import audit_record
 from errands import policy as errands_policy
 from members.idnumber import parse_id_number
@@ -77,13 +79,32 @@ def institution_token_revoke(*, token: InstitutionToken) -> None:
 # --- Policies ---------------------------------------------------------------
 
 
+_POLICY_FIELDS = list(BenefitPolicy._meta.concrete_fields)
+_POLICY_SQL = (
+    "SELECT "  # noqa: S608 (the model's own columns)
+    + ", ".join(str(f.column) for f in _POLICY_FIELDS)
+    + " FROM claims_benefitpolicy"
+    " WHERE region = %s AND scheme = %s AND care_type = %s AND year = %s"
+)
+
+
+def _policy_row(region: str, scheme: str, care_type: str, year: int) -> BenefitPolicy | None:
+    # On every submission: plain SQL on the unique (region, scheme, care
+    # type, year) index; each value made what the ORM would make of it.
+    with connection.cursor() as cursor:
+        cursor.execute(_POLICY_SQL, [region, scheme, care_type, year])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return BenefitPolicy.from_db(
+        connection.alias,
+        [f.attname for f in _POLICY_FIELDS],
+        [f.to_python(v) for f, v in zip(_POLICY_FIELDS, row, strict=True)],
+    )
+
+
 def policy_for(*, person: InsuredPerson, care_type: str, year: int) -> BenefitPolicy:
-    policy = BenefitPolicy.objects.filter(
-        region=policy_region(person),
-        scheme=person.insurance_type,
-        care_type=care_type,
-        year=year,
-    ).first()
+    policy = _policy_row(policy_region(person), person.insurance_type, care_type, year)
     if policy is None:
         raise ApplicationError(
             _("No benefit policy for region %(region)s, this scheme, %(care)s, %(year)s.")
@@ -136,14 +157,31 @@ def _request_sha256(
     return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 
+def _for_update() -> str:
+    """`` FOR UPDATE`` where the database has it (not the SQLite demo, which
+    locks the whole database for a write anyway)."""
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
 def _replay(institution: Institution, key: str, request_hash: str) -> Expense | None:
-    existing = Expense.objects.filter(institution=institution, idempotency_key=key).first()
-    if existing is not None and existing.request_sha256 != request_hash:
+    # Asked twice per submission, nearly always of a new key: a plain probe
+    # on the unique (institution, key) index; the expense is read only when
+    # there is one. The primary, never a replica: it decides what to write.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, request_sha256 FROM claims_expense"
+            " WHERE institution_id = %s AND idempotency_key = %s",
+            [institution.pk, key],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if row[1] != request_hash:
         raise Conflict(
             _("This Idempotency-Key was already used with a different request body."),
             code="idempotency_conflict",
         )
-    return existing
+    return Expense.objects.get(pk=row[0])
 
 
 def _validate(
@@ -214,11 +252,83 @@ def _validate(
         )
 
 
+_INSERT_SQL: dict[tuple[type[Model], int, str], str] = {}
+
+
+def _insert[M: Model](objs: list[M], *, signals: bool = False) -> list[M]:
+    """INSERT new rows of one model in one statement and set their primary
+    keys: ``bulk_create`` (or, with ``signals``, ``save``'s ``pre_save`` and
+    ``post_save`` too) without compiling the statement on every request; its
+    text is built once per model and row count. Each value goes through its
+    field's ``get_db_prep_save``, as the ORM's would (so the SQLite demo gets
+    its own representation of dates and JSON)."""
+    model = type(objs[0])
+    meta = model._meta
+    auto_pk = meta.pk if isinstance(meta.pk, AutoFieldMixin) else None
+    fields = [f for f in meta.concrete_fields if f is not auto_pk]
+    if signals:
+        for obj in objs:
+            pre_save.send(sender=model, instance=obj, raw=False, using=connection.alias)
+    key = (model, len(objs), connection.alias)
+    sql = _INSERT_SQL.get(key)
+    if sql is None:
+        quote = connection.ops.quote_name
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        sql = "INSERT INTO {} ({}) VALUES {}{}".format(  # noqa: S608 (names from the model)
+            quote(meta.db_table),
+            ", ".join(quote(str(f.column)) for f in fields),
+            ", ".join([row] * len(objs)),
+            f" RETURNING {quote(str(auto_pk.column))}" if auto_pk is not None else "",
+        )
+        if len(objs) <= 16:  # one or a few rows, as nearly every request; not 500 lines
+            _INSERT_SQL[key] = sql
+    params = [
+        f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in objs for f in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if auto_pk is not None:
+            for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+                setattr(obj, auto_pk.attname, pk)
+    for obj in objs:
+        obj._state.adding, obj._state.db = False, connection.alias
+        if signals:
+            post_save.send(
+                sender=model,
+                instance=obj,
+                created=True,
+                update_fields=None,
+                raw=False,
+                using=connection.alias,
+            )
+    return objs
+
+
 def _accumulator_for_update(person: InsuredPerson, year: int, pool: str) -> FundAccumulator:
-    FundAccumulator.objects.bulk_create(
-        [FundAccumulator(person=person, year=year, pool=pool)], ignore_conflicts=True
+    """The person's accumulator for the year and pool, locked (created first
+    if missing). Plain SQL: it is on every submission's path."""
+    sql = (
+        "SELECT id, deductible_used_fen, fund_paid_fen FROM claims_fundaccumulator"  # noqa: S608
+        " WHERE person_id = %s AND year = %s AND pool = %s" + _for_update()
     )
-    return FundAccumulator.objects.select_for_update().get(person=person, year=year, pool=pool)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [person.pk, year, pool])
+        row = cursor.fetchone()
+        if row is None:
+            FundAccumulator.objects.bulk_create(
+                [FundAccumulator(person=person, year=year, pool=pool)], ignore_conflicts=True
+            )
+            cursor.execute(sql, [person.pk, year, pool])
+            row = cursor.fetchone()
+    acc_id, deductible_used_fen, fund_paid_fen = row
+    return FundAccumulator(
+        id=acc_id,
+        person=person,
+        year=year,
+        pool=pool,
+        deductible_used_fen=deductible_used_fen,
+        fund_paid_fen=fund_paid_fen,
+    )
 
 
 def _grants_for(patient: InsuredPerson):
@@ -239,15 +349,35 @@ def grant_used_fen(*, grantor_id: int, patient: InsuredPerson, year: int) -> int
     )
 
 
-def _create_accounts(institution: Institution, patient: InsuredPerson) -> None:
-    """Create the accounts an expense may touch before any lock is taken: a
-    new account row is held by the transaction creating it until that ends,
-    which would be a lock outside the global order."""
-    if patient.has_personal_account:
-        member_pockets(patient)
-    for g in _grants_for(patient):
-        member_pockets(g.member)
-    institution_payable(institution.pk)
+@dataclass(frozen=True)
+class _Payers:
+    """Who may pay an expense and the accounts it may touch."""
+
+    own_current: LedgerAccount | None
+    own_prior: LedgerAccount | None
+    grants: list  # access.lookups.payment_grants_for: who lets the patient pay
+    grant_pockets: dict[int, LedgerAccount]  # grantor id -> prior-years pocket
+    payable: LedgerAccount
+
+
+def _create_accounts(institution: Institution, patient: InsuredPerson) -> _Payers:
+    """Read (creating the missing ones) the accounts an expense may touch,
+    before any lock is taken: a new account row is held by the transaction
+    creating it until that ends, which would be a lock outside the global
+    order. Read once: an account's id and kind never change, and the
+    balances that matter are read again under the row locks."""
+    grants = _grants_for(patient)
+    persons = [patient] if patient.has_personal_account else []
+    persons += [g.member for g in grants]
+    pockets, payable = pockets_and_payable(persons=persons, institution_id=institution.pk)
+    own_current, own_prior = pockets.get(patient.pk, (None, None))
+    return _Payers(
+        own_current=own_current,
+        own_prior=own_prior,
+        grants=grants,
+        grant_pockets={g.member_id: pockets[g.member_id][1] for g in grants},
+        payable=payable,
+    )
 
 
 @retry_on_conflict
@@ -319,10 +449,11 @@ def expense_submit(
         terms=policy_terms(policy),
         pool=policy.pool,
     )
-    _create_accounts(institution, patient)
+    payers = _create_accounts(institution, patient)
     try:
         return _submit_locked(
             institution=institution,
+            payers=payers,
             key=idempotency_key,
             request_hash=request_hash,
             patient=patient,
@@ -345,6 +476,7 @@ def expense_submit(
 def _submit_locked(
     *,
     institution,
+    payers: _Payers,
     key,
     request_hash,
     patient,
@@ -363,19 +495,30 @@ def _submit_locked(
         if existing is not None:
             return existing, False
 
-        own_current = own_prior = None
-        if patient.has_personal_account:
-            own_current, own_prior = member_pockets(patient)
-        grants = _grants_for(patient)
-        grant_pockets = {g.member_id: member_pockets(g.member)[1] for g in grants}
-        payable = institution_payable(institution.pk)
+        own_current, own_prior = payers.own_current, payers.own_prior
+        grants, grant_pockets, payable = payers.grants, payers.grant_pockets, payers.payable
         # All the pockets at once, in primary-key order: a refund locks the
         # same rows in that order too. The payable is never locked (ADR 0001).
-        ids = [a.pk for a in (own_current, own_prior, *grant_pockets.values()) if a is not None]
-        locked = {
-            a.pk: a
-            for a in LedgerAccount.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        pockets = {
+            a.pk: a for a in (own_current, own_prior, *grant_pockets.values()) if a is not None
         }
+        locked = {}
+        if pockets:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT id, balance_fen FROM accounts_ledgeraccount WHERE id IN ({})"  # noqa: S608
+                    " ORDER BY id{}".format(", ".join(["%s"] * len(pockets)), _for_update()),
+                    sorted(pockets),
+                )
+                for pk, balance_fen in cursor.fetchall():
+                    a = pockets[pk]
+                    locked[pk] = LedgerAccount(
+                        id=pk,
+                        code=a.code,
+                        kind=a.kind,
+                        person_id=a.person_id,
+                        balance_fen=balance_fen,
+                    )
 
         def bal(a):
             return locked[a.pk].balance_fen if a is not None else 0
@@ -398,31 +541,38 @@ def _submit_locked(
             grants=split_grants,
         )
 
+        # The pockets as read under their locks (ledger_post_held checks the
+        # debits against those balances).
         postings: list[tuple[LedgerAccount, int]] = []
         for part in split.parts:
             if part.payer == Payer.CURRENT:
                 assert own_current is not None  # the split pays from pockets that exist
-                postings.append((own_current, -part.amount_fen))
+                postings.append((locked[own_current.pk], -part.amount_fen))
             elif part.payer == Payer.PRIOR:
                 assert own_prior is not None
-                postings.append((own_prior, -part.amount_fen))
+                postings.append((locked[own_prior.pk], -part.amount_fen))
             elif part.payer == Payer.RELATIVE_PRIOR:
-                postings.append((grant_pockets[part.grantor_id], -part.amount_fen))
+                assert part.grantor_id is not None
+                postings.append((locked[grant_pockets[part.grantor_id].pk], -part.amount_fen))
         txn = None
         if split.account_fen:
             postings.append((payable, split.account_fen))
-            txn = ledger_post(
+            # Every pocket it debits is locked above: one statement, no
+            # second lock, no savepoint (ADR 0001).
+            txn = ledger_post_held(
                 idempotency_key=f"expense:{institution.pk}:{key}",
                 kind="claims.expense",
                 postings=postings,
                 memo=f"expense at {institution.pk} for person {patient.pk}",
             )
 
-        FundAccumulator.objects.filter(pk=acc.pk).update(
-            deductible_used_fen=F("deductible_used_fen") + split.deductible_fen,
-            fund_paid_fen=F("fund_paid_fen") + split.fund_fen,
-        )
-        expense = Expense.objects.create(
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE claims_fundaccumulator SET deductible_used_fen = deductible_used_fen + %s,"
+                " fund_paid_fen = fund_paid_fen + %s WHERE id = %s",
+                [split.deductible_fen, split.fund_fen, acc.pk],
+            )
+        expense = Expense(
             institution=institution,
             idempotency_key=key,
             request_sha256=request_hash,
@@ -447,15 +597,21 @@ def _submit_locked(
             ),
             ledger_txn=txn,
         )
+        _insert([expense], signals=True)
         # Queued for settlement in the same transaction (ADR 0005).
-        SettlementWork.objects.create(
-            expense=expense,
-            kind=SettlementWork.Kind.EXPENSE,
-            institution=institution,
-            due_at=expense.created_at,
-            fund_fen=expense.fund_fen,
+        _insert(
+            [
+                SettlementWork(
+                    expense=expense,
+                    kind=SettlementWork.Kind.EXPENSE,
+                    institution=institution,
+                    due_at=expense.created_at,
+                    fund_fen=expense.fund_fen,
+                )
+            ],
+            signals=True,
         )
-        ExpenseLine.objects.bulk_create(
+        written_lines = _insert(
             [
                 ExpenseLine(
                     expense=expense,
@@ -467,7 +623,7 @@ def _submit_locked(
                 for i, ln in enumerate(lines)
             ]
         )
-        ExpensePart.objects.bulk_create(
+        written_parts = _insert(
             [
                 ExpensePart(
                     expense=expense,
@@ -483,7 +639,27 @@ def _submit_locked(
             ]
         )
         _audit_relative_payments(expense, patient, grants, split.parts)
+        # The answer is made from what was just written, not read back: the
+        # parts with their grantors (and the lines) as a prefetch would leave
+        # them, so ``expense.parts.all()`` costs no query.
+        grantors = {g.member_id: g.member for g in grants}
+        for written in written_parts:
+            if written.grantor_id is not None:
+                written.grantor = grantors[written.grantor_id]
+        expense._prefetched_objects_cache = {  # type: ignore[attr-defined]
+            "parts": _prefetched(expense.parts, written_parts),
+            "lines": _prefetched(expense.lines, written_lines),
+        }
         return expense, True
+
+
+def _prefetched(manager, rows: list):
+    """What ``prefetch_related`` leaves for a relation: its queryset holding
+    ``rows`` (so ``.all()`` costs no query, and ``.filter()`` still asks the
+    database, as after a prefetch)."""
+    qs = manager.get_queryset()
+    qs._result_cache, qs._prefetch_done = rows, True
+    return qs
 
 
 def _audit_relative_payments(expense: Expense, patient: InsuredPerson, grants, parts) -> None:

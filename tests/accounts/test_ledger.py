@@ -2,13 +2,16 @@
 
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models.signals import post_save
 
 from accounts.models import AccountKind, JournalTransaction, LedgerAccount, Posting
 from accounts.selectors import account_balance_fen, pocket_balances
 from accounts.services import (
     InsufficientFunds,
+    body_hash,
     institution_payable,
     ledger_post,
+    ledger_post_held,
     ledger_reverse,
     member_pockets,
     system_account,
@@ -194,3 +197,79 @@ def test_concurrent_posts_with_one_key_create_one_transaction(alice):
     assert {type(r) for r in results} == {JournalTransaction}
     assert len({r.pk for r in results}) == 1
     assert pocket_balances(alice).current_fen == 900
+
+
+def _held(person):
+    """The pockets of ``person`` locked as a caller of ledger_post_held locks them."""
+    current, _prior = member_pockets(person)
+    return LedgerAccount.objects.select_for_update().get(pk=current.pk)
+
+
+def test_a_post_under_held_locks_is_the_same_transaction_as_ledger_post(alice, bob):
+    # given the same spend posted both ways (one per member)
+    _fund(alice, 1000, key="fund-a")
+    _fund(bob, 1000, key="fund-b")
+    payable = institution_payable(1)
+    saved = []
+
+    def on_save(sender, instance, created, **kwargs):
+        saved.append((instance, created))
+
+    post_save.connect(on_save, sender=JournalTransaction, weak=False)
+    by_post = ledger_post(
+        idempotency_key="spend-a",
+        kind="x",
+        postings=[(member_pockets(alice)[0], -300), (payable, 300)],
+    )
+
+    # when
+    with transaction.atomic():
+        current = _held(bob)
+        held = ledger_post_held(
+            idempotency_key="spend-b",
+            kind="x",
+            postings=[(current, -100), (current, -200), (payable, 300)],
+        )
+    post_save.disconnect(on_save, sender=JournalTransaction)
+
+    # then: post_save was sent as for a saved transaction (the outbox and the
+    # metrics listen), the same rows, the same body hash for the same
+    # movement, balances moved
+    assert [(t.pk, created) for t, created in saved] == [(by_post.pk, True), (held.pk, True)]
+    stored = JournalTransaction.objects.get(pk=held.pk)
+    assert (stored.kind, stored.value_date, stored.body_hash, stored.memo) == (
+        "x",
+        by_post.value_date,
+        body_hash("x", {current.pk: -300, payable.pk: 300}),
+        "",
+    )
+    assert sorted(stored.postings.values_list("amount_fen", flat=True)) == [-300, 300]
+    assert pocket_balances(bob).current_fen == 700
+    assert account_balance_fen(payable) == 600
+    assert (held.idempotency_key, held.value_date) == ("spend-b", by_post.value_date)
+
+
+def test_a_post_under_held_locks_keeps_the_key_rules(alice):
+    _fund(alice, 1000)
+    payable = institution_payable(1)
+    with transaction.atomic():
+        first = ledger_post_held(
+            idempotency_key="spend", kind="x", postings=[(_held(alice), -300), (payable, 300)]
+        )
+    # the same key and body: the first transaction; another body: a Conflict
+    with transaction.atomic():
+        again = ledger_post_held(
+            idempotency_key="spend", kind="x", postings=[(_held(alice), -300), (payable, 300)]
+        )
+    assert again.pk == first.pk
+    with pytest.raises(Conflict), transaction.atomic():
+        ledger_post_held(
+            idempotency_key="spend", kind="x", postings=[(_held(alice), -301), (payable, 301)]
+        )
+    # a debit above the balance read under the lock is refused, nothing written
+    with pytest.raises(InsufficientFunds), transaction.atomic():
+        ledger_post_held(
+            idempotency_key="spend-2", kind="x", postings=[(_held(alice), -701), (payable, 701)]
+        )
+    assert pocket_balances(alice).current_fen == 700
+    assert JournalTransaction.objects.filter(kind="x").count() == 1
