@@ -25,9 +25,9 @@ def _fields(event: AuditEvent) -> tuple:
     )
 
 
-
 def _inserts_event(sql: str) -> bool:
     return sql.startswith("INSERT INTO") and "audit_auditevent" in sql.split("(")[0]
+
 
 @pytest.mark.django_db
 def test_many_events_in_one_insert_as_one_by_one_would_give(alice, bob):
