@@ -773,6 +773,19 @@ def ensure_expenses(cur, persons: int, *, log=print, verify: bool = True) -> Non
     log(f"expenses added in {time.monotonic() - started:.0f} s; verify_ledger: {ledger}")
 
 
+def compact_read_versions(*, log=print) -> None:
+    """What the nightly job does (docs/adr/0006): the build wrote the
+    long-record members' rows one statement at a time, each appending a
+    read-version row; a portal that ran the nightly fold since has one per
+    person. Cheap when already folded."""
+    from dashboard.services import compact_read_versions as fold
+
+    started = time.monotonic()
+    folded = fold()
+    if folded:
+        log(f"read versions of {folded:,} persons folded in {time.monotonic() - started:.0f} s")
+
+
 def id_key_fingerprint() -> str:
     from django.conf import settings
 
@@ -833,6 +846,7 @@ def build(
         if found.get("complete") == "yes":
             set_marker(cur, id_key=wanted["id_key"])
             ensure_expenses(cur, persons, log=log, verify=verify)
+            compact_read_versions(log=log)
             log(f"dataset of {persons:,} persons already in {common.db_name(url)}: reused")
             return found
     started = time.monotonic()
@@ -905,6 +919,7 @@ def build(
         )
         log(f"dataset of {persons:,} persons built in {seconds:.0f} s; verify_ledger: {ledger}")
         ensure_expenses(cur, persons, log=log, verify=verify)
+        compact_read_versions(log=log)
         return marker(cur)
 
 
