@@ -23,12 +23,14 @@ class AuditEvent(models.Model):
     )
     actor_label = models.CharField(max_length=150, blank=True)
     action = models.CharField(max_length=64, db_index=True)
+    # Indexed by (subject_person, at) below, which also serves the person alone.
     subject_person = models.ForeignKey(
         "members.InsuredPerson",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="audit_events",
+        db_index=False,
     )
     object_type = models.CharField(max_length=64, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
