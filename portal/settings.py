@@ -90,6 +90,7 @@ TEMPLATES = [
                 "dashboard.display.context",
                 "access.context_processors.viewer",
                 "notifications.context.unread",
+                "portal.chrome.chrome",
             ],
         },
     },
