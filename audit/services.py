@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection, models, transaction
-from django.db.models.signals import post_save
 from django.utils import timezone
+
+from portal.rows import insert_rows
 
 from .models import AuditEvent
 
@@ -74,10 +75,7 @@ def audit_record(
     change stays. After commit a seal is requested (``_request_seal``).
     """
     event = _event(actor, action, subject_person, target, detail, request)
-    _insert([event])
-    post_save.send(
-        sender=AuditEvent, instance=event, created=True, raw=False, using=event._state.db
-    )
+    insert_rows([event], signals=True)  # as save() would, without compiling it
     transaction.on_commit(_request_seal)
     return event
 
@@ -97,60 +95,9 @@ def audit_record_many(
     events = [_event(actor, a, subject_person, target, detail, request) for a in actions]
     if not events:
         return []
-    _insert(events)
-    for event in events:
-        post_save.send(
-            sender=AuditEvent, instance=event, created=True, raw=False, using=event._state.db
-        )
+    insert_rows(events, signals=True)
     transaction.on_commit(_request_seal)
     return events
-
-
-_COLUMNS = (
-    "at",
-    "actor_id",
-    "actor_label",
-    "action",
-    "subject_person_id",
-    "object_type",
-    "object_id",
-    "detail",
-    "ip_address",
-)
-_INSERT = (  # table and columns are the model's own; values are parameters
-    f"INSERT INTO {AuditEvent._meta.db_table} ({', '.join(_COLUMNS)})"  # noqa: S608
-    " VALUES {rows} RETURNING id"
-)
-_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::inet)"
-
-
-def _insert(events: list[AuditEvent]) -> None:
-    """Write unsealed events in one INSERT. On PostgreSQL a plain statement:
-    on an audited page the ORM's compiling of it cost more than the insert
-    (issue 16); ``post_save`` is the caller's to send. Elsewhere the ORM."""
-    if connection.vendor != "postgresql":
-        AuditEvent.objects.bulk_create(events)
-        return
-    params: list[Any] = []
-    for e in events:
-        params += [
-            e.at,
-            e.actor_id,
-            e.actor_label,
-            e.action,
-            e.subject_person_id,
-            e.object_type,
-            e.object_id,
-            json.dumps(e.detail),
-            e.ip_address,
-        ]
-    with connection.cursor() as cur:
-        cur.execute(_INSERT.format(rows=", ".join([_ROW] * len(events))), params)
-        ids = [row[0] for row in cur.fetchall()]
-    for event, pk in zip(events, ids, strict=True):
-        event.pk = pk
-        event._state.adding = False
-        event._state.db = connection.alias
 
 
 def _event(actor, action, subject_person, target, detail, request) -> AuditEvent:

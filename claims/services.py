@@ -11,10 +11,8 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Model, Sum
-from django.db.models.fields import AutoFieldMixin
+from django.db.models import F, Sum
 from django.db.models.functions import Greatest
-from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,6 +26,7 @@ from members.models import InsuredPerson
 from members.selectors import person_by_id_number
 from portal.errors import ApplicationError, Conflict
 from portal.money import MAX_EXPENSE_FEN, MAX_EXPENSE_LINE_FEN, format_yuan
+from portal.rows import insert_rows
 from portal.transactions import retry_on_conflict
 
 from .models import (
@@ -250,58 +249,6 @@ def _validate(
                 ]
             },
         )
-
-
-_INSERT_SQL: dict[tuple[type[Model], int, str], str] = {}
-
-
-def _insert[M: Model](objs: list[M], *, signals: bool = False) -> list[M]:
-    """INSERT new rows of one model in one statement and set their primary
-    keys: ``bulk_create`` (or, with ``signals``, ``save``'s ``pre_save`` and
-    ``post_save`` too) without compiling the statement on every request; its
-    text is built once per model and row count. Each value goes through its
-    field's ``get_db_prep_save``, as the ORM's would (so the SQLite demo gets
-    its own representation of dates and JSON)."""
-    model = type(objs[0])
-    meta = model._meta
-    auto_pk = meta.pk if isinstance(meta.pk, AutoFieldMixin) else None
-    fields = [f for f in meta.concrete_fields if f is not auto_pk]
-    if signals:
-        for obj in objs:
-            pre_save.send(sender=model, instance=obj, raw=False, using=connection.alias)
-    key = (model, len(objs), connection.alias)
-    sql = _INSERT_SQL.get(key)
-    if sql is None:
-        quote = connection.ops.quote_name
-        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        sql = "INSERT INTO {} ({}) VALUES {}{}".format(  # noqa: S608 (names from the model)
-            quote(meta.db_table),
-            ", ".join(quote(str(f.column)) for f in fields),
-            ", ".join([row] * len(objs)),
-            f" RETURNING {quote(str(auto_pk.column))}" if auto_pk is not None else "",
-        )
-        if len(objs) <= 16:  # one or a few rows, as nearly every request; not 500 lines
-            _INSERT_SQL[key] = sql
-    params = [
-        f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in objs for f in fields
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        if auto_pk is not None:
-            for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
-                setattr(obj, auto_pk.attname, pk)
-    for obj in objs:
-        obj._state.adding, obj._state.db = False, connection.alias
-        if signals:
-            post_save.send(
-                sender=model,
-                instance=obj,
-                created=True,
-                update_fields=None,
-                raw=False,
-                using=connection.alias,
-            )
-    return objs
 
 
 def _accumulator_for_update(person: InsuredPerson, year: int, pool: str) -> FundAccumulator:
@@ -597,9 +544,9 @@ def _submit_locked(
             ),
             ledger_txn=txn,
         )
-        _insert([expense], signals=True)
+        insert_rows([expense], signals=True)
         # Queued for settlement in the same transaction (ADR 0005).
-        _insert(
+        insert_rows(
             [
                 SettlementWork(
                     expense=expense,
@@ -611,7 +558,7 @@ def _submit_locked(
             ],
             signals=True,
         )
-        written_lines = _insert(
+        written_lines = insert_rows(
             [
                 ExpenseLine(
                     expense=expense,
@@ -623,7 +570,7 @@ def _submit_locked(
                 for i, ln in enumerate(lines)
             ]
         )
-        written_parts = _insert(
+        written_parts = insert_rows(
             [
                 ExpensePart(
                     expense=expense,
