@@ -268,8 +268,7 @@ def ledger_post(
         return existing
 
 
-_POST_HELD_SQL = """
-WITH txn AS (
+_HELD_CTE = """txn AS (
   INSERT INTO accounts_journaltransaction
     (idempotency_key, kind, body_hash, memo, reverses_id, created_at, value_date)
   VALUES (%s, %s, %s, %s, NULL, %s, %s)
@@ -279,9 +278,101 @@ WITH txn AS (
   INSERT INTO accounts_posting (transaction_id, account_id, amount_fen)
   SELECT txn.id, p.account_id, p.amount_fen
     FROM txn, unnest(%s::bigint[], %s::bigint[]) AS p(account_id, amount_fen)
-)
-SELECT id FROM txn
-"""
+)"""
+
+
+@dataclass(frozen=True)
+class HeldPosting:
+    """A ledger transaction checked and ready to go in with the caller's own
+    statement (``ledger_hold``): ``cte`` and ``params`` are the ``txn`` and
+    ``postings`` parts of a ``WITH``; ``txn`` holds the transaction's id
+    afterwards, or no row when the key was already stored."""
+
+    idempotency_key: str
+    kind: str
+    body_hash: str
+    memo: str
+    created_at: dt.datetime
+    value_date: dt.date
+
+    merged: dict[int, int]
+
+    @property
+    def cte(self) -> str:
+        return _HELD_CTE
+
+    @property
+    def params(self) -> list:
+        return [
+            self.idempotency_key,
+            self.kind,
+            self.body_hash,
+            self.memo,
+            self.created_at,
+            self.value_date,
+            list(self.merged),
+            list(self.merged.values()),
+        ]
+
+    def stored(self, txn_id: int | None) -> JournalTransaction:
+        """The transaction the statement wrote (``post_save`` sent, as
+        ``save`` would: the notifications outbox and the ledger metrics
+        listen); when it wrote none, the one already stored under the key
+        (the same body), else a Conflict."""
+        if txn_id is None:
+            existing = _existing(self.idempotency_key, self.body_hash)
+            if existing is None:  # cannot be: the key conflicted with a committed row
+                raise RuntimeError(
+                    f"ledger key {self.idempotency_key} conflicted but is not stored"
+                )
+            return existing
+        txn = JournalTransaction(
+            id=txn_id,
+            idempotency_key=self.idempotency_key,
+            kind=self.kind,
+            body_hash=self.body_hash,
+            memo=self.memo,
+            created_at=self.created_at,
+            value_date=self.value_date,
+        )
+        txn._state.adding, txn._state.db = False, connection.alias
+        post_save.send(
+            sender=JournalTransaction, instance=txn, created=True, raw=False, using=connection.alias
+        )
+        return txn
+
+
+def ledger_hold(
+    *,
+    idempotency_key: str,
+    kind: str,
+    postings: Sequence[tuple[LedgerAccount, int]],
+    memo: str = "",
+    value_date: dt.date | None = None,
+) -> HeldPosting:
+    """Check a transaction whose member pockets the caller holds locked (see
+    ``ledger_post_held``) and return it ready to be written by the caller's
+    own statement (PostgreSQL only): the debits against the balances the
+    caller read under those locks, the body hash and value date of
+    ``ledger_post``. The ledger trigger and the CHECK constraint guard the
+    INSERT as any other."""
+    if connection.vendor != "postgresql" or not connection.in_atomic_block:
+        raise RuntimeError("ledger_hold runs inside the caller's PostgreSQL transaction")
+    merged = _normalise(postings)
+    accounts = {account.pk: account for account, _amount in postings}
+    for account_id, amount in merged.items():
+        account = accounts[account_id]
+        if amount < 0 and account.kind in MEMBER_POCKETS and account.balance_fen < -amount:
+            raise InsufficientFunds(account, -amount)
+    return HeldPosting(
+        idempotency_key=idempotency_key,
+        kind=kind,
+        body_hash=_body_hash(kind, merged, None),
+        memo=memo[:255],
+        created_at=timezone.now(),
+        value_date=_value_date(value_date),
+        merged=dict(merged),
+    )
 
 
 def ledger_post_held(
@@ -295,15 +386,15 @@ def ledger_post_held(
     """``ledger_post`` for a caller that, inside its own transaction, already
     holds the row lock of every member pocket the postings touch (taken in
     primary-key order, in one statement, ADR 0001) and passes those pockets
-    as it read them under the lock (``claims.services`` does): their
-    ``balance_fen`` is what the debits are checked against. The same
-    transaction, body hash, value date and idempotency rule as
-    ``ledger_post``, without locking the pockets a second time and without a
-    savepoint: on PostgreSQL the transaction and all its postings go in with
-    ONE statement (the ledger trigger and the CHECK constraint guard it as
-    any other), and only a key already stored costs a second one (the first
-    transaction if the body is the same, else a Conflict). Elsewhere (the
-    embedded SQLite demo) it is ``ledger_post``."""
+    as it read them under the lock: their ``balance_fen`` is what the debits
+    are checked against. The same transaction, body hash, value date and
+    idempotency rule as ``ledger_post``, without locking the pockets a second
+    time and without a savepoint: on PostgreSQL the transaction and all its
+    postings go in with ONE statement (``ledger_hold``; a caller writing
+    more rows puts them in the same statement), and only a key already
+    stored costs a second one (the first transaction if the body is the
+    same, else a Conflict). Elsewhere (the embedded SQLite demo) it is
+    ``ledger_post``."""
     if connection.vendor != "postgresql":
         return ledger_post(
             idempotency_key=idempotency_key,
@@ -312,53 +403,17 @@ def ledger_post_held(
             memo=memo,
             value_date=value_date,
         )
-    if not connection.in_atomic_block:
-        raise RuntimeError("ledger_post_held runs inside the caller's transaction")
-    merged = _normalise(postings)
-    value_date = _value_date(value_date)
-    body_hash = _body_hash(kind, merged, None)
-    accounts = {account.pk: account for account, _amount in postings}
-    for account_id, amount in merged.items():
-        account = accounts[account_id]
-        if amount < 0 and account.kind in MEMBER_POCKETS and account.balance_fen < -amount:
-            raise InsufficientFunds(account, -amount)
-    created_at = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _POST_HELD_SQL,
-            [
-                idempotency_key,
-                kind,
-                body_hash,
-                memo[:255],
-                created_at,
-                value_date,
-                list(merged),
-                list(merged.values()),
-            ],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        existing = _existing(idempotency_key, body_hash)
-        if existing is None:  # cannot be: the key conflicted with a committed row
-            raise RuntimeError(f"ledger key {idempotency_key} conflicted but is not stored")
-        return existing
-    txn = JournalTransaction(
-        id=row[0],
+    held = ledger_hold(
         idempotency_key=idempotency_key,
         kind=kind,
-        body_hash=body_hash,
-        memo=memo[:255],
-        created_at=created_at,
+        postings=postings,
+        memo=memo,
         value_date=value_date,
     )
-    txn._state.adding, txn._state.db = False, connection.alias
-    # As ``save`` would: the notifications outbox and the ledger metrics
-    # listen for new transactions.
-    post_save.send(
-        sender=JournalTransaction, instance=txn, created=True, raw=False, using=connection.alias
-    )
-    return txn
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {held.cte} SELECT id FROM txn", held.params)  # noqa: S608
+        row = cursor.fetchone()
+    return held.stored(row[0] if row else None)
 
 
 def ledger_fold_deltas(*, limit: int = 100_000) -> int:

@@ -18,7 +18,12 @@ from django.utils.translation import gettext as _
 
 from access.lookups import payment_grants_for
 from accounts.models import LedgerAccount
-from accounts.services import ledger_post_held, ledger_reverse, pockets_and_payable
+from accounts.services import (
+    ledger_hold,
+    ledger_post_held,
+    ledger_reverse,
+    pockets_and_payable,
+)
 from audit.services import audit_record
 from errands import policy as errands_policy
 from members.idnumber import parse_id_number
@@ -26,7 +31,7 @@ from members.models import InsuredPerson
 from members.selectors import person_by_id_number
 from portal.errors import ApplicationError, Conflict
 from portal.money import MAX_EXPENSE_FEN, MAX_EXPENSE_LINE_FEN, format_yuan
-from portal.rows import insert_rows
+from portal.rows import insert_cte, insert_rows, stored
 from portal.transactions import retry_on_conflict
 
 from .models import (
@@ -167,12 +172,20 @@ def _replay(institution: Institution, key: str, request_hash: str) -> Expense | 
     # on the unique (institution, key) index; the expense is read only when
     # there is one. The primary, never a replica: it decides what to write.
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, request_sha256 FROM claims_expense"
-            " WHERE institution_id = %s AND idempotency_key = %s",
-            [institution.pk, key],
-        )
+        cursor.execute(_REPLAY_SQL, [institution.pk, key])
         row = cursor.fetchone()
+    return _replayed(row, request_hash)
+
+
+_REPLAY_SQL = (
+    "SELECT id, request_sha256 FROM claims_expense"
+    " WHERE institution_id = %s AND idempotency_key = %s"
+)
+
+
+def _replayed(row, request_hash: str) -> Expense | None:
+    """The expense stored under the key (``row``: its id and request hash),
+    if any; a Conflict when it was made by another body."""
     if row is None:
         return None
     if row[1] != request_hash:
@@ -438,9 +451,6 @@ def _submit_locked(
     year = service_date.year
     with transaction.atomic():
         acc = _accumulator_for_update(patient, year, pool)
-        existing = _replay(institution, key, request_hash)
-        if existing is not None:
-            return existing, False
 
         own_current, own_prior = payers.own_current, payers.own_prior
         grants, grant_pockets, payable = payers.grants, payers.grant_pockets, payers.payable
@@ -449,23 +459,38 @@ def _submit_locked(
         pockets = {
             a.pk: a for a in (own_current, own_prior, *grant_pockets.values()) if a is not None
         }
-        locked = {}
+        # With the pockets' locks, in the same statement (a snapshot taken
+        # after the accumulator's lock was granted): is the key stored now,
+        # by a submission of the same key that held the accumulator first?
+        sql = _REPLAY_SQL.replace(
+            "SELECT id, request_sha256", "SELECT 'replay', id, NULL, request_sha256"
+        )
+        params: list = [institution.pk, key]
         if pockets:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT id, balance_fen FROM accounts_ledgeraccount WHERE id IN ({})"  # noqa: S608
-                    " ORDER BY id{}".format(", ".join(["%s"] * len(pockets)), _for_update()),
-                    sorted(pockets),
+            sql = (  # noqa: S608 (placeholders and constant text only)
+                "WITH locked AS (SELECT id, balance_fen FROM accounts_ledgeraccount"
+                " WHERE id IN ({}) ORDER BY id{})"
+                " SELECT 'pocket', id, balance_fen, NULL FROM locked UNION ALL {}"
+            ).format(", ".join(["%s"] * len(pockets)), _for_update(), sql)
+            params = sorted(pockets) + params
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        stored_row = next(((pk, sha) for what, pk, _b, sha in rows if what == "replay"), None)
+        existing = _replayed(stored_row, request_hash)
+        if existing is not None:
+            return existing, False
+        locked = {}
+        for what, pk, balance_fen, _sha in rows:
+            if what == "pocket":
+                a = pockets[pk]
+                locked[pk] = LedgerAccount(
+                    id=pk,
+                    code=a.code,
+                    kind=a.kind,
+                    person_id=a.person_id,
+                    balance_fen=balance_fen,
                 )
-                for pk, balance_fen in cursor.fetchall():
-                    a = pockets[pk]
-                    locked[pk] = LedgerAccount(
-                        id=pk,
-                        code=a.code,
-                        kind=a.kind,
-                        person_id=a.person_id,
-                        balance_fen=balance_fen,
-                    )
 
         def bal(a):
             return locked[a.pk].balance_fen if a is not None else 0
@@ -501,24 +526,6 @@ def _submit_locked(
             elif part.payer == Payer.RELATIVE_PRIOR:
                 assert part.grantor_id is not None
                 postings.append((locked[grant_pockets[part.grantor_id].pk], -part.amount_fen))
-        txn = None
-        if split.account_fen:
-            postings.append((payable, split.account_fen))
-            # Every pocket it debits is locked above: one statement, no
-            # second lock, no savepoint (ADR 0001).
-            txn = ledger_post_held(
-                idempotency_key=f"expense:{institution.pk}:{key}",
-                kind="claims.expense",
-                postings=postings,
-                memo=f"expense at {institution.pk} for person {patient.pk}",
-            )
-
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE claims_fundaccumulator SET deductible_used_fen = deductible_used_fen + %s,"
-                " fund_paid_fen = fund_paid_fen + %s WHERE id = %s",
-                [split.deductible_fen, split.fund_fen, acc.pk],
-            )
         expense = Expense(
             institution=institution,
             idempotency_key=key,
@@ -542,48 +549,48 @@ def _submit_locked(
             balance_prior_after_fen=(
                 bal(own_prior) - split.paid_by(Payer.PRIOR) if own_prior else None
             ),
-            ledger_txn=txn,
         )
-        insert_rows([expense], signals=True)
-        # Queued for settlement in the same transaction (ADR 0005).
-        insert_rows(
-            [
-                SettlementWork(
-                    expense=expense,
-                    kind=SettlementWork.Kind.EXPENSE,
-                    institution=institution,
-                    due_at=expense.created_at,
-                    fund_fen=expense.fund_fen,
-                )
-            ],
-            signals=True,
+        work = SettlementWork(
+            expense=expense,
+            kind=SettlementWork.Kind.EXPENSE,
+            institution=institution,
+            due_at=expense.created_at,
+            fund_fen=expense.fund_fen,
         )
-        written_lines = insert_rows(
-            [
-                ExpenseLine(
-                    expense=expense,
-                    position=i,
-                    catalog_class=ln.catalog_class,
-                    description=ln.description[:200],
-                    amount_fen=ln.amount_fen,
-                )
-                for i, ln in enumerate(lines)
-            ]
-        )
-        written_parts = insert_rows(
-            [
-                ExpensePart(
-                    expense=expense,
-                    position=i,
-                    payer=p.payer,
-                    component=p.component,
-                    amount_fen=p.amount_fen,
-                    grantor_id=p.grantor_id,
-                    reason_code=p.reason_code,
-                    reason_params=p.reason_params,
-                )
-                for i, p in enumerate(split.parts)
-            ]
+        written_lines = [
+            ExpenseLine(
+                expense=expense,
+                position=i,
+                catalog_class=ln.catalog_class,
+                description=ln.description[:200],
+                amount_fen=ln.amount_fen,
+            )
+            for i, ln in enumerate(lines)
+        ]
+        written_parts = [
+            ExpensePart(
+                expense=expense,
+                position=i,
+                payer=p.payer,
+                component=p.component,
+                amount_fen=p.amount_fen,
+                grantor_id=p.grantor_id,
+                reason_code=p.reason_code,
+                reason_params=p.reason_params,
+            )
+            for i, p in enumerate(split.parts)
+        ]
+        ledger = None
+        if split.account_fen:
+            postings.append((payable, split.account_fen))
+            ledger = {
+                "idempotency_key": f"expense:{institution.pk}:{key}",
+                "kind": "claims.expense",
+                "postings": postings,
+                "memo": f"expense at {institution.pk} for person {patient.pk}",
+            }
+        _write_expense(
+            expense, work, written_lines, written_parts, ledger=ledger, split=split, acc=acc
         )
         _audit_relative_payments(expense, patient, grants, split.parts)
         # The answer is made from what was just written, not read back: the
@@ -598,6 +605,92 @@ def _submit_locked(
             "lines": _prefetched(expense.lines, written_lines),
         }
         return expense, True
+
+
+def _write_expense(expense, work, lines, parts, *, ledger, split, acc) -> None:
+    """Write an expense under the locks ``_submit_locked`` holds: the ledger
+    transaction (``ledger`` = the arguments of ``ledger_post_held``, or None
+    when the account pays nothing), the accumulator's move, the expense, its
+    settlement queue row, lines and parts. On PostgreSQL ONE statement
+    (``_write_expense_pg``); elsewhere (the SQLite demo) one each."""
+    if connection.vendor == "postgresql":
+        _write_expense_pg(expense, work, lines, parts, ledger=ledger, split=split, acc=acc)
+        return
+    if ledger is not None:
+        expense.ledger_txn = ledger_post_held(**ledger)
+    FundAccumulator.objects.filter(pk=acc.pk).update(
+        deductible_used_fen=F("deductible_used_fen") + split.deductible_fen,
+        fund_paid_fen=F("fund_paid_fen") + split.fund_fen,
+    )
+    insert_rows([expense], signals=True)
+    work.expense = expense
+    insert_rows([work], signals=True)
+    for row in (*lines, *parts):
+        row.expense = expense
+    insert_rows(lines)
+    insert_rows(parts)
+
+
+def _write_expense_pg(expense, work, lines, parts, *, ledger, split, acc) -> None:
+    # Each part of the WITH is its own INSERT (or UPDATE), guarded by its
+    # table's constraints and triggers as a statement of its own would be;
+    # the rows that need the expense's id take it from the ``expense`` part.
+    ctes, params = [], []
+    held = ledger_hold(**ledger) if ledger is not None else None
+    if held is not None:
+        ctes.append(held.cte)
+        params += held.params
+    ctes.append(
+        "acc AS (UPDATE claims_fundaccumulator SET"
+        " deductible_used_fen = deductible_used_fen + %s,"
+        " fund_paid_fen = fund_paid_fen + %s WHERE id = %s)"
+    )
+    params += [split.deductible_fen, split.fund_fen, acc.pk]
+    expense_id = {"expense_id": "(SELECT id FROM expense)"}
+    for name, rows, refs, returning in (
+        (
+            "expense",
+            [expense],
+            {"ledger_txn_id": "(SELECT id FROM txn)"} if held is not None else {},
+            "id",
+        ),
+        ("work", [work], expense_id, ""),
+        ("lines", lines, expense_id, "id, position"),
+        ("parts", parts, expense_id, "id, position"),
+    ):
+        sql, values = insert_cte(
+            name, rows, refs=refs, returning=returning, signals=name in ("expense", "work")
+        )
+        ctes.append(sql)
+        params += values
+    txn = "(SELECT id FROM txn)" if held is not None else "NULL::bigint"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH {} SELECT 'expense', id, {} FROM expense"  # noqa: S608 (no input in the text)
+            " UNION ALL SELECT 'line', id, position FROM lines"
+            " UNION ALL SELECT 'part', id, position FROM parts".format(",\n".join(ctes), txn),
+            params,
+        )
+        rows = cursor.fetchall()
+    # ('expense', its id, its ledger transaction's id), then ('line' or
+    # 'part', its id, its position).
+    expense.pk, txn_id = next((pk, third) for what, pk, third in rows if what == "expense")
+    ids = {(what, position): pk for what, pk, position in rows if what != "expense"}
+    if held is not None:
+        if txn_id is None:
+            # The ledger key was stored already: only by an expense with this
+            # institution and key, whose unique index has refused this
+            # statement before here. Never an expense without its ledger.
+            raise RuntimeError(f"ledger key {held.idempotency_key} stored without its expense")
+        expense.ledger_txn = held.stored(txn_id)
+    stored([expense], signals=True)
+    work.expense = expense
+    stored([work], signals=True)
+    for what, written in (("line", lines), ("part", parts)):
+        for row in written:
+            row.expense = expense
+            row.pk = ids[(what, row.position)]
+        stored(written)
 
 
 def _prefetched(manager, rows: list):

@@ -51,11 +51,61 @@ def insert_rows[M: Model](objs: list[M], *, signals: bool = False) -> list[M]:
         if auto_pk is not None:
             for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
                 setattr(obj, auto_pk.attname, pk)
+    return stored(objs, signals=signals)
+
+
+def insert_cte[M: Model](
+    name: str,
+    objs: list[M],
+    *,
+    refs: dict[str, str] | None = None,
+    returning: str = "",
+    signals: bool = False,
+) -> tuple[str, list]:
+    """``name AS (INSERT ...)``, the INSERT of ``objs`` (one model) as one
+    part of a ``WITH`` statement, and its parameters: several tables written
+    in ONE round trip (PostgreSQL only). ``refs`` puts an SQL expression in
+    place of a column's value, e.g. ``{"expense_id": "(SELECT id FROM
+    expense)"}`` for the key of a row an earlier part inserts; ``returning``
+    is the part's ``RETURNING`` list. Values go through each field's
+    ``get_db_prep_save``, as in ``insert_rows``; the caller sets the primary
+    keys and sends ``post_save`` (``stored``); with ``signals`` this sends
+    ``pre_save``, as ``save`` would before reading the values."""
+    refs = refs or {}
+    model = type(objs[0])
+    if signals:
+        for obj in objs:
+            pre_save.send(sender=model, instance=obj, raw=False, using=connection.alias)
+    meta = model._meta
+    auto_pk = meta.pk if isinstance(meta.pk, AutoFieldMixin) else None
+    fields = [f for f in meta.concrete_fields if f is not auto_pk]
+    quote = connection.ops.quote_name
+    slots = [refs.get(str(f.column), "%s") for f in fields]
+    row = "(" + ", ".join(slots) + ")"
+    sql = "{} AS (INSERT INTO {} ({}) VALUES {}{})".format(  # noqa: S608 (names from the model)
+        name,
+        quote(meta.db_table),
+        ", ".join(quote(str(f.column)) for f in fields),
+        ", ".join([row] * len(objs)),
+        f" RETURNING {returning}" if returning else "",
+    )
+    params = [
+        f.get_db_prep_save(getattr(obj, f.attname), connection)
+        for obj in objs
+        for f in fields
+        if str(f.column) not in refs
+    ]
+    return sql, params
+
+
+def stored[M: Model](objs: list[M], *, signals: bool = False) -> list[M]:
+    """Mark ``objs`` as saved rows (their primary keys already set), and with
+    ``signals`` send ``post_save`` for each, as ``insert_rows`` does."""
     for obj in objs:
         obj._state.adding, obj._state.db = False, connection.alias
         if signals:
             post_save.send(
-                sender=model,
+                sender=type(obj),
                 instance=obj,
                 created=True,
                 update_fields=None,
