@@ -53,6 +53,20 @@ def test_lookup_by_hash_with_lowercase_x_and_spaces(db):
     assert person_by_id_number("") is None
 
 
+def test_the_plain_sql_lookup_gives_the_orms_person(alice, bob, django_assert_num_queries):
+    # Read on every expense submission in plain SQL (members.selectors): the
+    # same row, every field equal in value and type, as a saved instance.
+    for person in (alice, bob):
+        orm = InsuredPerson.objects.filter(id_number_hash=person.id_number_hash).first()
+        with django_assert_num_queries(1):
+            plain = person_by_id_number(person.id_number)
+        for field in InsuredPerson._meta.concrete_fields:
+            mine, theirs = getattr(plain, field.attname), getattr(orm, field.attname)
+            assert (mine, type(mine)) == (theirs, type(theirs)), field
+        assert not plain._state.adding and plain._state.db == orm._state.db
+        assert plain.id_number == person.id_number
+
+
 def test_bulk_lookup_is_one_query(alice, bob, charlie, django_assert_num_queries):
     with django_assert_num_queries(1):
         found = persons_by_id_numbers(
