@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from audit.services import audit_record, audit_record_many
 from family.models import FamilyLink, LinkStatus
 from members.models import InsuredPerson
+from portal.prepared import prepared_cursor
 
 from .middleware import NotVisible
 from .rules import ALL_SCOPES, STAFF_SCOPES, Scope, pay_eligible
@@ -252,7 +253,7 @@ def grants_received(person: InsuredPerson) -> list[FamilyLink]:
     compiling the full query; docs/adr/0006)."""
     from portal.replica import reading
 
-    with reading(FamilyLink).cursor() as cursor:
+    with prepared_cursor(reading(FamilyLink)) as cursor:
         cursor.execute(
             "SELECT 1 FROM family_familylink WHERE relative_id = %s AND status = %s LIMIT 1",
             [person.pk, str(LinkStatus.APPROVED)],
@@ -306,7 +307,7 @@ def payment_grants_for(*, patient: InsuredPerson) -> list[FamilyLink]:
     answers them for a fraction of compiling the full query (docs/adr/0006)."""
     from portal.replica import reading
 
-    with reading(FamilyLink).cursor() as cursor:
+    with prepared_cursor(reading(FamilyLink)) as cursor:
         cursor.execute(
             "SELECT 1 FROM family_familylink"
             " WHERE relative_id = %s AND status = %s AND scope_pay LIMIT 1",

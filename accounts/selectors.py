@@ -8,6 +8,7 @@ from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from members.models import InsuredPerson
+from portal.prepared import prepared_cursor
 from portal.replica import reading
 
 from .models import AccountKind, BalanceDelta, LedgerAccount
@@ -38,7 +39,7 @@ def pocket_balances(person: InsuredPerson | int) -> Balances:
 
     Read on every dashboard and balance request: plain SQL on the
     (person, kind) index, skipping the ORM's query compilation."""
-    with reading(LedgerAccount).cursor() as cursor:  # the replica on member pages
+    with prepared_cursor(reading(LedgerAccount)) as cursor:  # the replica on member pages
         cursor.execute(_POCKETS_SQL, [_person_id(person)])  # the kinds are AccountKind values
         rows = dict(cursor.fetchall())
     return Balances(
@@ -104,7 +105,7 @@ def account_summary(person: InsuredPerson | int) -> AccountSummary:
     """The person's two pockets and their latest year-end rollover (the
     dashboard shows both), in one plain query like ``pocket_balances``."""
     pid = _person_id(person)
-    with reading(LedgerAccount).cursor() as cursor:  # the replica on member pages
+    with prepared_cursor(reading(LedgerAccount)) as cursor:  # the replica on member pages
         cursor.execute(_SUMMARY_SQL, [pid, pid, pid])
         rows = {kind: (fen, year) for kind, fen, year in cursor.fetchall()}
     rollover = rows.get("rollover")
@@ -623,7 +624,7 @@ def pocket_ledger(
         "year": year,
         "limit": limit,
     }
-    with reading(LedgerAccount).cursor() as cursor:  # the replica on member pages
+    with prepared_cursor(reading(LedgerAccount)) as cursor:  # the replica on member pages
         cursor.execute(_LEDGER_SQL, params)
         rows = cursor.fetchall()
     return [

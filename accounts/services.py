@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from members.models import InsuredPerson
 from portal.errors import ApplicationError, Conflict
+from portal.prepared import prepared_cursor
 from portal.transactions import retry_on_conflict
 
 from .models import (
@@ -114,7 +115,7 @@ def pockets_and_payable(
     specs = [spec for person in persons for spec in _pocket_specs(person)]
     specs.append(_payable_spec(institution_id))
     # Plain SQL on the unique code index: asked on every expense submission.
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(
             "SELECT id, code, kind, person_id, institution_id, balance_fen"  # noqa: S608
             " FROM accounts_ledgeraccount WHERE code IN ({})".format(
@@ -410,7 +411,7 @@ def ledger_post_held(
         memo=memo,
         value_date=value_date,
     )
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(f"WITH {held.cte} SELECT id FROM txn", held.params)  # noqa: S608
         row = cursor.fetchone()
     return held.stored(row[0] if row else None)

@@ -16,6 +16,7 @@ from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, S
 from django.db.models.functions import ExtractMonth
 
 from members.models import InsuredPerson
+from portal.prepared import prepared_cursor
 from portal.replica import reading
 
 from .models import (
@@ -43,7 +44,7 @@ def institution_for_token_hash(token_sha256: str) -> Institution | None:
     institution API request: plain SQL on the unique token index (compiling
     the ORM query cost more than running it); from the primary, so a
     revocation counts from the next request. ``created_at`` is left deferred."""
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(_INSTITUTION_BY_HASH_SQL, [token_sha256])
         row = cursor.fetchone()
     return Institution.from_db(connection.alias, _INSTITUTION_FIELDS, row) if row else None

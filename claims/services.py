@@ -31,6 +31,7 @@ from members.models import InsuredPerson
 from members.selectors import person_by_id_number
 from portal.errors import ApplicationError, Conflict
 from portal.money import MAX_EXPENSE_FEN, MAX_EXPENSE_LINE_FEN, format_yuan
+from portal.prepared import prepared_cursor
 from portal.rows import insert_cte, insert_rows, stored
 from portal.transactions import retry_on_conflict
 
@@ -95,7 +96,7 @@ _POLICY_SQL = (
 def _policy_row(region: str, scheme: str, care_type: str, year: int) -> BenefitPolicy | None:
     # On every submission: plain SQL on the unique (region, scheme, care
     # type, year) index; each value made what the ORM would make of it.
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(_POLICY_SQL, [region, scheme, care_type, year])
         row = cursor.fetchone()
     if row is None:
@@ -171,7 +172,7 @@ def _replay(institution: Institution, key: str, request_hash: str) -> Expense | 
     # Asked twice per submission, nearly always of a new key: a plain probe
     # on the unique (institution, key) index; the expense is read only when
     # there is one. The primary, never a replica: it decides what to write.
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(_REPLAY_SQL, [institution.pk, key])
         row = cursor.fetchone()
     return _replayed(row, request_hash)
@@ -271,7 +272,7 @@ def _accumulator_for_update(person: InsuredPerson, year: int, pool: str) -> Fund
         "SELECT id, deductible_used_fen, fund_paid_fen FROM claims_fundaccumulator"  # noqa: S608
         " WHERE person_id = %s AND year = %s AND pool = %s" + _for_update()
     )
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(sql, [person.pk, year, pool])
         row = cursor.fetchone()
         if row is None:
@@ -473,7 +474,7 @@ def _submit_locked(
                 " SELECT 'pocket', id, balance_fen, NULL FROM locked UNION ALL {}"
             ).format(", ".join(["%s"] * len(pockets)), _for_update(), sql)
             params = sorted(pockets) + params
-        with connection.cursor() as cursor:
+        with prepared_cursor(connection) as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         stored_row = next(((pk, sha) for what, pk, _b, sha in rows if what == "replay"), None)
@@ -664,7 +665,7 @@ def _write_expense_pg(expense, work, lines, parts, *, ledger, split, acc) -> Non
         ctes.append(sql)
         params += values
     txn = "(SELECT id FROM txn)" if held is not None else "NULL::bigint"
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(
             "WITH {} SELECT 'expense', id, {} FROM expense"  # noqa: S608 (no input in the text)
             " UNION ALL SELECT 'line', id, position FROM lines"

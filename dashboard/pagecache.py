@@ -32,6 +32,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
+from portal.prepared import prepared_cursor
 from portal.replica import reading
 
 from . import display
@@ -125,7 +126,7 @@ def enabled(connection) -> bool:
 def read_version(connection, person_id: int) -> int:
     """The person's read version: grows with every committed change to what
     their pages show (their own rows, or person 0's for everyone's)."""
-    with connection.cursor() as cur:
+    with prepared_cursor(connection) as cur:
         cur.execute(
             "SELECT COALESCE(SUM(weight), 0) FROM dashboard_readbump WHERE person_id IN (%s, 0)",
             [person_id],

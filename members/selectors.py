@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from portal.prepared import prepared_cursor
+
 from .crypto import id_number_hashes
 from .idnumber import looks_like_id_number, normalise
 from .models import InsuredPerson, MemberToken, User
@@ -29,16 +31,18 @@ def person_by_id_number(id_number: str) -> InsuredPerson | None:
     # compiling the ORM's query cost more than running it. The same row and
     # instance as ``.filter(...).first()`` (no field of a person converts
     # what PostgreSQL returns; a test holds the two equal).
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(_PERSON_BY_HASH_SQL, [hashes])
         row = cursor.fetchone()
     return InsuredPerson.from_db(connection.alias, _PERSON_FIELDS, row) if row else None
 
 
 _PERSON_FIELDS = [f.attname for f in InsuredPerson._meta.concrete_fields]
-_PERSON_BY_HASH_SQL = "SELECT {} FROM {} WHERE id_number_hash = ANY(%s) ORDER BY id LIMIT 1".format(  # noqa: S608
-    ", ".join(str(f.column) for f in InsuredPerson._meta.concrete_fields),
-    InsuredPerson._meta.db_table,
+_PERSON_BY_HASH_SQL = (
+    "SELECT {} FROM {} WHERE id_number_hash = ANY(%s::text[]) ORDER BY id LIMIT 1".format(  # noqa: S608
+        ", ".join(str(f.column) for f in InsuredPerson._meta.concrete_fields),
+        InsuredPerson._meta.db_table,
+    )
 )
 
 

@@ -103,6 +103,11 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;"}
+# The hot statements PostgreSQL plans once per connection (portal/prepared.py):
+# prepared once run this many times on a connection; "off" prepares nothing
+# (behind a pooler in transaction mode that cannot keep prepared statements).
+_PREPARE = env("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
+DATABASE_PREPARE_THRESHOLD = None if _PREPARE in ("off", "none", "") else int(_PREPARE)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache, Celery ---------------------------------------------------
