@@ -13,6 +13,8 @@ from django.db.models import Model
 from django.db.models.fields import AutoFieldMixin
 from django.db.models.signals import post_save, pre_save
 
+from portal.prepared import prepared_cursor
+
 _INSERT_SQL: dict[tuple[type[Model], int, str], str] = {}
 
 
@@ -46,7 +48,9 @@ def insert_rows[M: Model](objs: list[M], *, signals: bool = False) -> list[M]:
     params = [
         f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in objs for f in fields
     ]
-    with connection.cursor() as cursor:
+    # Prepared once it has run a few times (portal.prepared): an INSERT ...
+    # VALUES gives every parameter the type of its column.
+    with prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
         if auto_pk is not None:
             for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
