@@ -30,3 +30,16 @@ def local_secret(path: Path) -> str:
         path.write_text(secrets.token_urlsafe(50), encoding="utf-8")
         path.chmod(0o600)
     return path.read_text(encoding="utf-8").strip()
+
+
+def env_threshold(name: str, default: int) -> int | None:
+    """A count from NAME (a whole number, 0 or more), or None for ``off``;
+    anything else stops the start with the setting's name and what it takes."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    raw = os.environ.get(name, str(default)).strip().lower()
+    if raw in ("off", "none"):
+        return None
+    if not raw.isascii() or not raw.isdigit():
+        raise ImproperlyConfigured(f"{name} is a whole number of 0 or more, or off (got {raw!r})")
+    return int(raw)

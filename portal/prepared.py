@@ -14,7 +14,10 @@ a parameter must have one type wherever it appears (cast it otherwise,
 transaction mode that cannot keep prepared statements (PgBouncer before
 1.21, or without ``max_prepared_statements``), set
 ``DATABASE_PREPARE_THRESHOLD`` to ``off``: the cursor still binds on the
-server, and prepares nothing.
+server, and prepares nothing. A migration needs nothing more: PostgreSQL
+plans a prepared statement again after a change to a table it reads, and
+these statements name their columns (never ``SELECT *``), so their result
+keeps its shape.
 """
 
 from __future__ import annotations

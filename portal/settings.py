@@ -13,7 +13,7 @@ from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
 from .crypto import local_fernet_key, split_keys
-from .env import env, env_secret, local_secret
+from .env import env, env_secret, env_threshold, local_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -106,8 +106,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # The hot statements PostgreSQL plans once per connection (portal/prepared.py):
 # prepared once run this many times on a connection; "off" prepares nothing
 # (behind a pooler in transaction mode that cannot keep prepared statements).
-_PREPARE = env("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
-DATABASE_PREPARE_THRESHOLD = None if _PREPARE in ("off", "none", "") else int(_PREPARE)
+DATABASE_PREPARE_THRESHOLD = env_threshold("DATABASE_PREPARE_THRESHOLD", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache, Celery ---------------------------------------------------

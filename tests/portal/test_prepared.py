@@ -97,3 +97,27 @@ def test_a_database_error_is_djangos(settings):
 
     with pytest.raises(DataError), transaction.atomic(), prepared_cursor(connection) as cursor:
         cursor.execute("SELECT 1 / %s::int", [0])
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("5", 5), (" 0 ", 0), ("OFF", None), ("none", None), (None, 7)]
+)
+def test_the_threshold_setting_reads_a_count_or_off(monkeypatch, raw, expected):
+    from portal.env import env_threshold
+
+    if raw is None:
+        monkeypatch.delenv("PREPARE_PROBE", raising=False)
+    else:
+        monkeypatch.setenv("PREPARE_PROBE", raw)
+    assert env_threshold("PREPARE_PROBE", 7) == expected
+
+
+@pytest.mark.parametrize("raw", ["", "-1", "2.5", "many", "５"])
+def test_a_bad_threshold_stops_the_start_naming_the_setting(monkeypatch, raw):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from portal.env import env_threshold
+
+    monkeypatch.setenv("PREPARE_PROBE", raw)
+    with pytest.raises(ImproperlyConfigured, match="PREPARE_PROBE is a whole number"):
+        env_threshold("PREPARE_PROBE", 5)
