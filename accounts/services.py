@@ -11,16 +11,17 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
-from django.db.models.signals import post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.models import InsuredPerson
 from portal.errors import ApplicationError, Conflict
 from portal.prepared import prepared_cursor
+from portal.rows import stored
 from portal.transactions import retry_on_conflict
 
 from .models import (
@@ -295,12 +296,9 @@ class HeldPosting:
     memo: str
     created_at: dt.datetime
     value_date: dt.date
-
     merged: dict[int, int]
 
-    @property
-    def cte(self) -> str:
-        return _HELD_CTE
+    cte: ClassVar[str] = _HELD_CTE
 
     @property
     def params(self) -> list:
@@ -336,11 +334,7 @@ class HeldPosting:
             created_at=self.created_at,
             value_date=self.value_date,
         )
-        txn._state.adding, txn._state.db = False, connection.alias
-        post_save.send(
-            sender=JournalTransaction, instance=txn, created=True, raw=False, using=connection.alias
-        )
-        return txn
+        return stored([txn], signals=True)[0]
 
 
 def ledger_hold(

@@ -18,40 +18,62 @@ from portal.prepared import prepared_cursor
 _INSERT_SQL: dict[tuple[type[Model], int, str], str] = {}
 
 
+def _columns(model: type[Model]):
+    """The model's primary key when the database assigns it (else None), and
+    the fields an INSERT names: every concrete field but that key."""
+    meta = model._meta
+    auto_pk = meta.pk if isinstance(meta.pk, AutoFieldMixin) else None
+    return auto_pk, [f for f in meta.concrete_fields if f is not auto_pk]
+
+
+def _values(objs: list, fields, skip=()) -> list:
+    """Each object's value of each field (but the columns in ``skip``), as
+    the field prepares it for the database (``get_db_prep_save``, as the
+    ORM's would: the SQLite demo gets its own form of dates and JSON)."""
+    return [
+        f.get_db_prep_save(getattr(obj, f.attname), connection)
+        for obj in objs
+        for f in fields
+        if str(f.column) not in skip
+    ]
+
+
+def _pre_save(objs: list) -> None:
+    for obj in objs:
+        pre_save.send(sender=type(obj), instance=obj, raw=False, using=connection.alias)
+
+
+def _insert_sql(model: type[Model], fields, row: str, n: int, returning: str) -> str:
+    quote = connection.ops.quote_name
+    return "INSERT INTO {} ({}) VALUES {}{}".format(  # noqa: S608 (names from the model)
+        quote(model._meta.db_table),
+        ", ".join(quote(str(f.column)) for f in fields),
+        ", ".join([row] * n),
+        f" RETURNING {returning}" if returning else "",
+    )
+
+
 def insert_rows[M: Model](objs: list[M], *, signals: bool = False) -> list[M]:
     """INSERT new rows of one model in one statement and set their primary
     keys: ``bulk_create`` (or, with ``signals``, ``save``'s ``pre_save`` and
     ``post_save`` too) without compiling the statement on every request; its
-    text is built once per model and row count. Each value goes through its
-    field's ``get_db_prep_save``, as the ORM's would (so the SQLite demo gets
-    its own representation of dates and JSON)."""
+    text is built once per model and row count."""
     model = type(objs[0])
-    meta = model._meta
-    auto_pk = meta.pk if isinstance(meta.pk, AutoFieldMixin) else None
-    fields = [f for f in meta.concrete_fields if f is not auto_pk]
+    auto_pk, fields = _columns(model)
     if signals:
-        for obj in objs:
-            pre_save.send(sender=model, instance=obj, raw=False, using=connection.alias)
+        _pre_save(objs)
     key = (model, len(objs), connection.alias)
     sql = _INSERT_SQL.get(key)
     if sql is None:
-        quote = connection.ops.quote_name
+        returning = connection.ops.quote_name(str(auto_pk.column)) if auto_pk else ""
         row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        sql = "INSERT INTO {} ({}) VALUES {}{}".format(  # noqa: S608 (names from the model)
-            quote(meta.db_table),
-            ", ".join(quote(str(f.column)) for f in fields),
-            ", ".join([row] * len(objs)),
-            f" RETURNING {quote(str(auto_pk.column))}" if auto_pk is not None else "",
-        )
+        sql = _insert_sql(model, fields, row, len(objs), returning)
         if len(objs) <= 16:  # one or a few rows, as nearly every request; not 500 lines
             _INSERT_SQL[key] = sql
-    params = [
-        f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in objs for f in fields
-    ]
     # Prepared once it has run a few times (portal.prepared): an INSERT ...
     # VALUES gives every parameter the type of its column.
     with prepared_cursor(connection) as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, _values(objs, fields))
         if auto_pk is not None:
             for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
                 setattr(obj, auto_pk.attname, pk)
@@ -71,35 +93,18 @@ def insert_cte[M: Model](
     in ONE round trip (PostgreSQL only). ``refs`` puts an SQL expression in
     place of a column's value, e.g. ``{"expense_id": "(SELECT id FROM
     expense)"}`` for the key of a row an earlier part inserts; ``returning``
-    is the part's ``RETURNING`` list. Values go through each field's
-    ``get_db_prep_save``, as in ``insert_rows``; the caller sets the primary
-    keys and sends ``post_save`` (``stored``); with ``signals`` this sends
-    ``pre_save``, as ``save`` would before reading the values."""
+    is the part's ``RETURNING`` list. Values are prepared as in
+    ``insert_rows``; the caller sets the primary keys and sends ``post_save``
+    (``stored``); with ``signals`` this sends ``pre_save``, as ``save`` would
+    before reading the values."""
     refs = refs or {}
     model = type(objs[0])
     if signals:
-        for obj in objs:
-            pre_save.send(sender=model, instance=obj, raw=False, using=connection.alias)
-    meta = model._meta
-    auto_pk = meta.pk if isinstance(meta.pk, AutoFieldMixin) else None
-    fields = [f for f in meta.concrete_fields if f is not auto_pk]
-    quote = connection.ops.quote_name
-    slots = [refs.get(str(f.column), "%s") for f in fields]
-    row = "(" + ", ".join(slots) + ")"
-    sql = "{} AS (INSERT INTO {} ({}) VALUES {}{})".format(  # noqa: S608 (names from the model)
-        name,
-        quote(meta.db_table),
-        ", ".join(quote(str(f.column)) for f in fields),
-        ", ".join([row] * len(objs)),
-        f" RETURNING {returning}" if returning else "",
-    )
-    params = [
-        f.get_db_prep_save(getattr(obj, f.attname), connection)
-        for obj in objs
-        for f in fields
-        if str(f.column) not in refs
-    ]
-    return sql, params
+        _pre_save(objs)
+    _auto_pk, fields = _columns(model)
+    row = "(" + ", ".join(refs.get(str(f.column), "%s") for f in fields) + ")"
+    sql = f"{name} AS ({_insert_sql(model, fields, row, len(objs), returning)})"
+    return sql, _values(objs, fields, skip=refs)
 
 
 def stored[M: Model](objs: list[M], *, signals: bool = False) -> list[M]:
