@@ -17,12 +17,20 @@ class AuditEvent(models.Model):
     but the seal (the three chain fields set once, from empty, nothing else).
     """
 
-    at = models.DateTimeField(db_index=True)
+    # No foreign key in the database for the actor and the person (migration
+    # 0006): an event must not lock their rows. Django's PROTECT still keeps
+    # a user or person with events from being deleted.
+    at = models.DateTimeField()
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
     )
     actor_label = models.CharField(max_length=150, blank=True)
-    action = models.CharField(max_length=64, db_index=True)
+    action = models.CharField(max_length=64)
     # Indexed by (subject_person, at) below, which also serves the person alone.
     subject_person = models.ForeignKey(
         "members.InsuredPerson",
@@ -31,6 +39,7 @@ class AuditEvent(models.Model):
         on_delete=models.PROTECT,
         related_name="audit_events",
         db_index=False,
+        db_constraint=False,
     )
     object_type = models.CharField(max_length=64, blank=True)
     object_id = models.CharField(max_length=64, blank=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import connection, models, transaction
 from django.utils import timezone
+from django.utils.functional import LazyObject, empty
 
 from portal.rows import insert_rows
 
@@ -101,13 +102,21 @@ def audit_record_many(
 
 
 def _event(actor, action, subject_person, target, detail, request) -> AuditEvent:
-    actor_obj = actor if getattr(actor, "is_authenticated", False) else None
+    # request.user is a lazy object: every attribute read through it costs a
+    # call, so take the user out once, and give the event ids, not objects.
+    user = actor
+    if isinstance(user, LazyObject):
+        if user._wrapped is empty:
+            user._setup()
+        user = user._wrapped
+    if not getattr(user, "is_authenticated", False):
+        user = None
     return AuditEvent(
         at=timezone.now(),
-        actor=actor_obj,
-        actor_label=(actor_obj.get_username() if actor_obj else "system"),
+        actor_id=user.pk if user is not None else None,
+        actor_label=user.get_username() if user is not None else "system",
         action=action,
-        subject_person=subject_person,
+        subject_person_id=subject_person.pk if subject_person is not None else None,
         object_type=target._meta.label_lower if target is not None else "",
         object_id=str(target.pk) if target is not None else "",
         detail=json.loads(json.dumps(detail or {}, default=str)),

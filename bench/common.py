@@ -174,3 +174,22 @@ def machine_description(url: str | None = None) -> dict[str, str]:
         "gunicorn": gunicorn_version,
         "wrk": wrk,
     }
+
+
+def backend_cpu(connection):
+    """A function giving the CPU seconds the PostgreSQL backend serving
+    ``connection`` has used so far (read from /proc: the server runs on this
+    machine; 0 where it cannot be read)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used() -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    return used

@@ -110,25 +110,6 @@ def _top_up(pairs, *, relative: bool) -> None:
         )
 
 
-def _backend_cpu(connection):
-    """A function giving the CPU seconds the PostgreSQL backend serving
-    ``connection`` has used so far (read from /proc: the server runs on this
-    machine; 0 where it cannot be read)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def used() -> float:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / tick
-
-    return used
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=200)
@@ -197,7 +178,7 @@ def main(argv=None) -> int:
     for _ in range(args.n):
         bare.get("/bench/bare")
     bare_cpu = (time.process_time() - c0) * 1000 / args.n
-    backend = _backend_cpu(connection)
+    backend = common.backend_cpu(connection)
     w0, c0, d0 = time.perf_counter(), time.process_time(), backend()
     profiler = None
     if args.profile:

@@ -51,6 +51,10 @@ def test_the_database_allows_the_seal_and_nothing_else(staff, alice):
         AuditEvent.objects.create(
             at=event.at, action="forged", seq=99, prev_hash=GENESIS, hash="e" * 64
         )
+    # any one of the chain's fields brought by an INSERT is refused
+    for forged in ({"seq": 99}, {"prev_hash": GENESIS}, {"hash": "e" * 64}):
+        with pytest.raises(DatabaseError, match="appended unsealed"), transaction.atomic():
+            AuditEvent.objects.create(at=event.at, action="forged", **forged)
 
     assert audit_seal() == 2
     event.refresh_from_db()
