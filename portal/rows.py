@@ -8,7 +8,7 @@ PostgreSQL took to run it.
 
 from __future__ import annotations
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import Model
 from django.db.models.fields import AutoFieldMixin
 from django.db.models.signals import post_save, pre_save
@@ -16,6 +16,53 @@ from django.db.models.signals import post_save, pre_save
 from portal.prepared import prepared_cursor
 
 _INSERT_SQL: dict[tuple[type[Model], int, str], str] = {}
+
+# Fields of exactly these classes leave a value of these Python types as it
+# is (``get_db_prep_save`` returns it unchanged on PostgreSQL and SQLite), so
+# ``_values`` hands it over without the call. Exact classes only: a subclass
+# may prepare its value (an encrypted field does).
+_UNCHANGED: dict[type, tuple[type, ...]] = {
+    **dict.fromkeys(
+        (
+            models.AutoField,
+            models.BigAutoField,
+            models.SmallAutoField,
+            models.IntegerField,
+            models.BigIntegerField,
+            models.SmallIntegerField,
+            models.PositiveIntegerField,
+            models.PositiveBigIntegerField,
+            models.PositiveSmallIntegerField,
+        ),
+        (int,),
+    ),
+    models.CharField: (str,),
+    models.TextField: (str,),
+    models.BooleanField: (bool,),
+}
+_PLANS: dict[tuple[type[Model], str], list] = {}
+
+
+def _connection():
+    # The wrapper itself: every attribute of ``django.db.connection`` is
+    # looked up again through the thread's connections otherwise.
+    return connections[DEFAULT_DB_ALIAS]
+
+
+def _unchanged(field) -> tuple[type, ...]:
+    """The Python types ``field`` stores as they are (empty: prepare all)."""
+    if type(field) in (models.ForeignKey, models.OneToOneField):
+        field = field.target_field
+    return _UNCHANGED.get(type(field), ())
+
+
+def _plan(model: type[Model], fields, skip) -> list:
+    key = (model, ",".join(sorted(skip)))
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = [(f.attname, _unchanged(f), f) for f in fields if str(f.column) not in skip]
+        _PLANS[key] = plan
+    return plan
 
 
 def _columns(model: type[Model]):
@@ -29,22 +76,29 @@ def _columns(model: type[Model]):
 def _values(objs: list, fields, skip=()) -> list:
     """Each object's value of each field (but the columns in ``skip``), as
     the field prepares it for the database (``get_db_prep_save``, as the
-    ORM's would: the SQLite demo gets its own form of dates and JSON)."""
-    return [
-        f.get_db_prep_save(getattr(obj, f.attname), connection)
-        for obj in objs
-        for f in fields
-        if str(f.column) not in skip
-    ]
+    ORM's would: the SQLite demo gets its own form of dates and JSON). A
+    plain number, text or truth value of a plain field is its own prepared
+    value (``_UNCHANGED``): a row of ids and amounts costs no call per field."""
+    conn = _connection()
+    plan = _plan(type(objs[0]), fields, skip)
+    out = []
+    for obj in objs:
+        for attname, unchanged, f in plan:
+            value = getattr(obj, attname)
+            if unchanged and (value is None or type(value) in unchanged):
+                out.append(value)
+            else:
+                out.append(f.get_db_prep_save(value, conn))
+    return out
 
 
 def _pre_save(objs: list) -> None:
     for obj in objs:
-        pre_save.send(sender=type(obj), instance=obj, raw=False, using=connection.alias)
+        pre_save.send(sender=type(obj), instance=obj, raw=False, using=DEFAULT_DB_ALIAS)
 
 
 def _insert_sql(model: type[Model], fields, row: str, n: int, returning: str) -> str:
-    quote = connection.ops.quote_name
+    quote = _connection().ops.quote_name
     return "INSERT INTO {} ({}) VALUES {}{}".format(  # noqa: S608 (names from the model)
         quote(model._meta.db_table),
         ", ".join(quote(str(f.column)) for f in fields),
@@ -62,6 +116,7 @@ def insert_rows[M: Model](objs: list[M], *, signals: bool = False) -> list[M]:
     auto_pk, fields = _columns(model)
     if signals:
         _pre_save(objs)
+    connection = _connection()
     key = (model, len(objs), connection.alias)
     sql = _INSERT_SQL.get(key)
     if sql is None:
@@ -111,7 +166,7 @@ def stored[M: Model](objs: list[M], *, signals: bool = False) -> list[M]:
     """Mark ``objs`` as saved rows (their primary keys already set), and with
     ``signals`` send ``post_save`` for each, as ``insert_rows`` does."""
     for obj in objs:
-        obj._state.adding, obj._state.db = False, connection.alias
+        obj._state.adding, obj._state.db = False, DEFAULT_DB_ALIAS
         if signals:
             post_save.send(
                 sender=type(obj),
@@ -119,6 +174,6 @@ def stored[M: Model](objs: list[M], *, signals: bool = False) -> list[M]:
                 created=True,
                 update_fields=None,
                 raw=False,
-                using=connection.alias,
+                using=DEFAULT_DB_ALIAS,
             )
     return objs
