@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import secrets
@@ -276,9 +277,7 @@ def _accumulator_for_update(person: InsuredPerson, year: int, pool: str) -> Fund
         cursor.execute(sql, [person.pk, year, pool])
         row = cursor.fetchone()
         if row is None:
-            FundAccumulator.objects.bulk_create(
-                [FundAccumulator(person=person, year=year, pool=pool)], ignore_conflicts=True
-            )
+            _create_accumulator(person, year, pool)
             cursor.execute(sql, [person.pk, year, pool])
             row = cursor.fetchone()
     acc_id, deductible_used_fen, fund_paid_fen = row
@@ -289,6 +288,57 @@ def _accumulator_for_update(person: InsuredPerson, year: int, pool: str) -> Fund
         pool=pool,
         deductible_used_fen=deductible_used_fen,
         fund_paid_fen=fund_paid_fen,
+    )
+
+
+class _NoAccumulator(Exception):
+    """The patient has no accumulator for the year and pool yet."""
+
+
+def _lock_accumulator_and_pockets(
+    person: InsuredPerson, year: int, pool: str, pocket_ids: list[int], institution, key: str
+) -> list[tuple]:
+    """ONE statement, the first of a submission's transaction: lock the
+    person's accumulator for the year and pool, then the pockets in primary-key
+    order (ADR 0005's one order: the branches of a UNION ALL run one after
+    the other), and look whether the idempotency key is stored. Rows:
+    ``('acc', id, deductible used, None, fund paid)`` (none when there is no
+    accumulator yet), ``('pocket', id, balance, None, None)`` and
+    ``('replay', expense id, None, request hash, None)``.
+
+    The key is looked up in the statement's snapshot, taken before its locks
+    were granted: a submission of the same key that held the accumulator
+    first and committed meanwhile is not seen here, and this one's INSERT is
+    then refused by the expense's unique (institution, key) index, which
+    ``expense_submit`` answers with that submission's expense."""
+    lock = _for_update()
+    parts = [
+        "SELECT 'acc', id, deductible_used_fen, NULL, fund_paid_fen FROM acc",
+        _REPLAY_SQL.replace(
+            "SELECT id, request_sha256", "SELECT 'replay', id, NULL, request_sha256, NULL"
+        ),
+    ]
+    ctes = [
+        "acc AS (SELECT id, deductible_used_fen, fund_paid_fen"  # noqa: S608 (no input)
+        f" FROM claims_fundaccumulator WHERE person_id = %s AND year = %s AND pool = %s{lock})"
+    ]
+    params: list = [person.pk, year, pool]
+    if pocket_ids:
+        ctes.append(
+            "locked AS (SELECT id, balance_fen FROM accounts_ledgeraccount"  # noqa: S608
+            " WHERE id IN ({}) ORDER BY id{})".format(", ".join(["%s"] * len(pocket_ids)), lock)
+        )
+        params += pocket_ids
+        parts.insert(1, "SELECT 'pocket', id, balance_fen, NULL, NULL FROM locked")
+    params += [institution.pk, key]
+    with prepared_cursor(connection) as cursor:
+        cursor.execute("WITH {} {}".format(", ".join(ctes), " UNION ALL ".join(parts)), params)
+        return cursor.fetchall()
+
+
+def _create_accumulator(person: InsuredPerson, year: int, pool: str) -> None:
+    FundAccumulator.objects.bulk_create(
+        [FundAccumulator(person=person, year=year, pool=pool)], ignore_conflicts=True
     )
 
 
@@ -411,21 +461,27 @@ def expense_submit(
         pool=policy.pool,
     )
     payers = _create_accounts(institution, patient)
+    submit = functools.partial(
+        _submit_locked,
+        institution=institution,
+        payers=payers,
+        key=idempotency_key,
+        request_hash=request_hash,
+        patient=patient,
+        policy=policy,
+        service_date=service_date,
+        care_type=care_type,
+        lines=lines,
+        terms=terms,
+        pool=pool,
+        basis=basis,
+    )
     try:
-        return _submit_locked(
-            institution=institution,
-            payers=payers,
-            key=idempotency_key,
-            request_hash=request_hash,
-            patient=patient,
-            policy=policy,
-            service_date=service_date,
-            care_type=care_type,
-            lines=lines,
-            terms=terms,
-            pool=pool,
-            basis=basis,
-        )
+        try:
+            return submit()
+        except _NoAccumulator:
+            _create_accumulator(patient, service_date.year, pool)
+            return submit()
     except IntegrityError:
         # The same key committed concurrently (for another patient, say).
         existing = _replay(institution, idempotency_key, request_hash)
@@ -451,8 +507,6 @@ def _submit_locked(
 ) -> tuple[Expense, bool]:
     year = service_date.year
     with transaction.atomic():
-        acc = _accumulator_for_update(patient, year, pool)
-
         own_current, own_prior = payers.own_current, payers.own_prior
         grants, grant_pockets, payable = payers.grants, payers.grant_pockets, payers.payable
         # All the pockets at once, in primary-key order: a refund locks the
@@ -460,29 +514,27 @@ def _submit_locked(
         pockets = {
             a.pk: a for a in (own_current, own_prior, *grant_pockets.values()) if a is not None
         }
-        # With the pockets' locks, in the same statement (a snapshot taken
-        # after the accumulator's lock was granted): is the key stored now,
-        # by a submission of the same key that held the accumulator first?
-        sql = _REPLAY_SQL.replace(
-            "SELECT id, request_sha256", "SELECT 'replay', id, NULL, request_sha256"
+        rows = _lock_accumulator_and_pockets(patient, year, pool, sorted(pockets), institution, key)
+        acc_row = next((r for r in rows if r[0] == "acc"), None)
+        if acc_row is None:
+            # The person's first expense of the year and pool: nothing is
+            # locked but the pockets, released by leaving; made, then again.
+            raise _NoAccumulator
+        _w, acc_id, deductible_used_fen, _s, fund_paid_fen = acc_row
+        acc = FundAccumulator(
+            id=acc_id,
+            person=patient,
+            year=year,
+            pool=pool,
+            deductible_used_fen=deductible_used_fen,
+            fund_paid_fen=fund_paid_fen,
         )
-        params: list = [institution.pk, key]
-        if pockets:
-            sql = (  # noqa: S608 (placeholders and constant text only)
-                "WITH locked AS (SELECT id, balance_fen FROM accounts_ledgeraccount"
-                " WHERE id IN ({}) ORDER BY id{})"
-                " SELECT 'pocket', id, balance_fen, NULL FROM locked UNION ALL {}"
-            ).format(", ".join(["%s"] * len(pockets)), _for_update(), sql)
-            params = sorted(pockets) + params
-        with prepared_cursor(connection) as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        stored_row = next(((pk, sha) for what, pk, _b, sha in rows if what == "replay"), None)
+        stored_row = next(((pk, sha) for what, pk, _b, sha, _f in rows if what == "replay"), None)
         existing = _replayed(stored_row, request_hash)
         if existing is not None:
             return existing, False
         locked = {}
-        for what, pk, balance_fen, _sha in rows:
+        for what, pk, balance_fen, _sha, _f in rows:
             if what == "pocket":
                 a = pockets[pk]
                 locked[pk] = LedgerAccount(
