@@ -28,7 +28,7 @@ from portal.errors import ApplicationError
 from portal.money import format_yuan
 
 from . import selectors
-from .models import ChronicDisease, ChronicDiseasePolicy, CrossRegionPolicy
+from .models import ChronicDisease, ChronicDiseasePolicy
 
 CHRONIC_CARE_TYPES = ("outpatient", "pharmacy")
 
@@ -105,18 +105,16 @@ def adjust_terms(
             )
             pool = f"mt:{disease.code}"
     if not same_city(institution_region, patient.insured_region):
-        filing = selectors.valid_filing(patient, institution_region, service_date)
-        cross = CrossRegionPolicy.objects.filter(region=home_region, year=service_date.year).first()
-        cut = 0
-        if cross is not None:
-            cut = cross.filed_ratio_cut if filing else cross.unfiled_ratio_cut
+        cross = selectors.cross_region_terms(patient, institution_region, service_date, home_region)
+        filed = cross.filing_id is not None
+        cut = (cross.filed_ratio_cut if filed else cross.unfiled_ratio_cut) or 0
         home_ratio = terms.ratio
         ratio = max(home_ratio - cut, 0)
-        basis.update(cross_region=True, filed=filing is not None)
-        if filing is not None:
-            basis["filing"] = filing.pk
+        basis.update(cross_region=True, filed=filed)
+        if filed:
+            basis["filing"] = cross.filing_id
         terms = terms.with_note(
-            "cross_region_filed" if filing else "cross_region_unfiled",
+            "cross_region_filed" if filed else "cross_region_unfiled",
             {
                 "place": region_name(institution_region),
                 "ratio": _percent(ratio),

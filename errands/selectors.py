@@ -4,6 +4,8 @@ the access layer returned the person (scope ``errands``)."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
@@ -12,14 +14,69 @@ from access.lookups import person_access
 from access.rules import is_verified_staff
 from access.viewer import viewer_of_user
 from members.models import InsuredPerson
+from portal.prepared import prepared_cursor
 from portal.replica import reading
 
 from .models import (
     ChronicApplication,
     ChronicDisease,
     CrossRegionFiling,
+    CrossRegionPolicy,
     ErrandStatus,
 )
+
+
+@dataclass(frozen=True)
+class CrossRegionTerms:
+    """What an expense in another city rests on: the patient's approved
+    filing valid that day (its id, or None) and the home region's cuts of the
+    fund's ratio for the year (None when the region has no such policy)."""
+
+    filing_id: int | None
+    filed_ratio_cut: Decimal | None
+    unfiled_ratio_cut: Decimal | None
+
+
+def _decimal(value, field: str) -> Decimal | None:
+    # PostgreSQL gives numeric as Decimal (with the column's scale); the
+    # SQLite demo as a number: made the Decimal the ORM would give.
+    if value is None or isinstance(value, Decimal):
+        return value
+    places = CrossRegionPolicy._meta.get_field(field).decimal_places  # type: ignore[union-attr]
+    return Decimal(str(value)).quantize(Decimal(1).scaleb(-places))
+
+
+def cross_region_terms(
+    person: InsuredPerson, region: str, day: dt.date, home_region: str
+) -> CrossRegionTerms:
+    """``valid_filing`` and the home region's ``CrossRegionPolicy`` of the
+    year in ONE prepared statement: on every submission in another city (the
+    ORM compiled two queries for it, docs/adr/0006)."""
+    from portal.replica import reading
+
+    prefix = (region or "")[:4].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    with prepared_cursor(reading(CrossRegionFiling)) as cursor:
+        cursor.execute(
+            "SELECT (SELECT id FROM errands_crossregionfiling"
+            " WHERE person_id = %s AND status = %s AND destination LIKE %s ESCAPE '\\'"
+            " AND start_date <= %s AND (end_date IS NULL OR end_date >= %s)"
+            " ORDER BY id DESC LIMIT 1), p.filed_ratio_cut, p.unfiled_ratio_cut"
+            " FROM (SELECT 1 AS one) o LEFT JOIN errands_crossregionpolicy p"
+            " ON p.region = %s AND p.year = %s",
+            [
+                person.pk,
+                str(ErrandStatus.APPROVED),
+                prefix + "%",
+                day,
+                day,
+                home_region,
+                day.year,
+            ],
+        )
+        filing_id, filed, unfiled = cursor.fetchone()
+    return CrossRegionTerms(
+        filing_id, _decimal(filed, "filed_ratio_cut"), _decimal(unfiled, "unfiled_ratio_cut")
+    )
 
 
 def valid_filing(person: InsuredPerson, region: str, day: dt.date) -> CrossRegionFiling | None:

@@ -242,3 +242,33 @@ def test_filing_check_endpoint(alice, staff, hospital, shanghai_hospital, instit
     assert alice.id_number not in check(shanghai_hospital).content.decode()
     home = check(hospital).json()
     assert (home["cross_region"], home["filed"]) == (False, False)
+
+
+def test_the_cross_region_terms_read_in_one_statement_are_the_orms(
+    alice, bob, staff, this_year_policies
+):
+    """``selectors.cross_region_terms`` (plain SQL, on every submission in
+    another city) answers as ``valid_filing`` and the ORM's policy lookup,
+    on the filing's first and last day, outside them, for another city and
+    another person, and for a home region without a cross-region policy."""
+    from errands import selectors
+    from errands.models import CrossRegionPolicy
+
+    filing = _filing(alice, staff)  # Shanghai, from yesterday for 31 days
+    today = _today()
+    days = [today - dt.timedelta(days=2), today - dt.timedelta(days=1), today]
+    days += [today + dt.timedelta(days=30), today + dt.timedelta(days=31)]
+    seen = set()
+    for person in (alice, bob):
+        for region in ("310100", "310115", "440300"):
+            for day in days:
+                for home in ("110100", "999900"):
+                    terms = selectors.cross_region_terms(person, region, day, home)
+                    orm = selectors.valid_filing(person, region, day)
+                    policy = CrossRegionPolicy.objects.filter(region=home, year=day.year).first()
+                    assert terms.filing_id == (orm.pk if orm else None)
+                    assert terms.filed_ratio_cut == (policy.filed_ratio_cut if policy else None)
+                    assert terms.unfiled_ratio_cut == (policy.unfiled_ratio_cut if policy else None)
+                    seen.add((terms.filing_id, terms.filed_ratio_cut is None))
+    # both answers came up: a filing and none, a policy and none
+    assert seen >= {(filing.pk, False), (None, False), (None, True)}
