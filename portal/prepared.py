@@ -29,6 +29,27 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db import connection as default_connection
 
+# psycopg turns a statement's text into PostgreSQL's ($1, $2, ...) on every
+# execute, and keeps what it made only for statements of at most 50
+# parameters (``psycopg._queries.MAX_CACHED_STATEMENT_PARAMS``, against ORM
+# INSERTs of ever other sizes). An expense's one write carries 60 to 120, from
+# a few fixed texts: parsing it again was a twentieth of a submission's CPU
+# under load. Keep those too; ``tests/portal/test_prepared.py`` notices when
+# a psycopg release moves the bound.
+KEEP_PARSED_PARAMS = 400
+
+
+def _keep_parsed_statements() -> None:
+    try:
+        from psycopg import _queries
+    except ImportError:  # not PostgreSQL's driver: nothing to keep
+        return
+    if getattr(_queries, "MAX_CACHED_STATEMENT_PARAMS", KEEP_PARSED_PARAMS) < KEEP_PARSED_PARAMS:
+        _queries.MAX_CACHED_STATEMENT_PARAMS = KEEP_PARSED_PARAMS
+
+
+_keep_parsed_statements()
+
 
 @contextmanager
 def prepared_cursor(connection=None) -> Iterator:

@@ -121,3 +121,22 @@ def test_a_bad_threshold_stops_the_start_naming_the_setting(monkeypatch, raw):
     monkeypatch.setenv("PREPARE_PROBE", raw)
     with pytest.raises(ImproperlyConfigured, match="PREPARE_PROBE is a whole number"):
         env_threshold("PREPARE_PROBE", 5)
+
+
+@pytest.mark.django_db
+def test_a_statement_of_many_parameters_is_parsed_once():
+    """psycopg keeps its parse of a statement's text (placeholders to $n)
+    only up to a number of parameters; an expense's write carries more, so
+    portal.prepared raises the bound. The second execute of the same text
+    finds the first's parse."""
+    from psycopg import _queries
+
+    values = list(range(120))
+    sql = "SELECT " + " + ".join(["%s::int"] * len(values))
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, values)
+        assert cursor.fetchone() == (sum(values),)
+        before = _queries._query2pg.cache_info()
+        cursor.execute(sql, values)
+        after = _queries._query2pg.cache_info()
+    assert after.hits == before.hits + 1, (before, after)
