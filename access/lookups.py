@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from audit.services import audit_record, audit_record_many
+from django.db import connection
+from django.utils import timezone
+
+from audit.services import (
+    EVENT_COLUMNS,
+    audit_appended,
+    audit_in_statement,
+    audit_record,
+    audit_record_many,
+)
 from family.models import FamilyLink, LinkStatus
 from members.models import InsuredPerson
 from portal.prepared import prepared_cursor
@@ -19,6 +28,13 @@ from portal.prepared import prepared_cursor
 from .middleware import NotVisible
 from .rules import ALL_SCOPES, STAFF_SCOPES, Scope, pay_eligible
 from .viewer import Viewer, viewer_for
+
+
+def view_events_in_statement(scopes) -> bool:
+    """Views are recorded within the link's look-up (``_link_in_effect``).
+    Only the benchmark's unaudited twin (bench/noaudit_wsgi.py) says no."""
+    return True
+
 
 # --- persons -------------------------------------------------------------------
 
@@ -130,10 +146,21 @@ def _person(person_id) -> InsuredPerson | None:
 
 
 def person_access(
-    viewer: Viewer, person_id, *, person: InsuredPerson | None = None
+    viewer: Viewer,
+    person_id,
+    *,
+    person: InsuredPerson | None = None,
+    record: tuple[str, ...] = (),
+    request=None,
 ) -> PersonAccess:
     """What ``viewer`` may do with the person ``person_id`` (or ``person``,
-    when the caller already holds the row)."""
+    when the caller already holds the row).
+
+    ``record``: scopes the caller shows at once if held (``balance``,
+    ``records``, ``errands``). When a relative's link grants them, their
+    views are recorded by the link's look-up itself, in the same statement
+    (PostgreSQL; docs/adr/0014), and ``audit`` does not record them again;
+    the caller must then show them (or fail)."""
     if person is None:
         person = _person(person_id)
     if person is None or not viewer.is_authenticated or viewer.institution is not None:
@@ -145,27 +172,106 @@ def person_access(
     own = viewer.person
     if own is None:
         return PersonAccess(viewer, person)
-    link = (
-        FamilyLink.objects.in_effect()
-        .filter(member=person, relative=own)
-        .select_related("member", "relative")
-        .first()
-    )
+    link, recorded = _link_in_effect(viewer, person, own, record, request)
     if link is None:
         return PersonAccess(viewer, person)
     scopes = {s for s in link.scopes() if s != Scope.PAY}
     if pay_eligible(link):
         scopes.add(str(Scope.PAY))
-    return PersonAccess(viewer, person, frozenset(scopes), "link", link)
+    access = PersonAccess(viewer, person, frozenset(scopes), "link", link)
+    access._audited.update(recorded)
+    return access
 
 
 def person_for_request(request, person_id, scope: str) -> InsuredPerson:
     """The person after ``require(scope)`` and ``audit``: the one-line form
     for views (replaces ``portal.access.person_for_viewer``)."""
-    access = person_access(viewer_for(request), person_id)
+    access = person_access(viewer_for(request), person_id, record=(str(scope),), request=request)
     person = access.require(scope)
     access.audit(request)
     return person
+
+
+# The scopes a link's look-up can record a view of, and the column granting
+# each (``pay`` also needs ``pay_eligible``: recorded by ``audit``).
+_RECORDED_IN_LOOKUP = {
+    "balance": "scope_balance",
+    "records": "scope_records",
+    "errands": "scope_errands",
+}
+# ``FamilyLink.scopes()`` in SQL, in its order: the ``scopes`` of the detail.
+_LINK_SCOPES_JSON = (
+    "to_jsonb(array_remove(ARRAY["
+    "CASE WHEN link.scope_balance THEN 'balance' END,"
+    " CASE WHEN link.scope_records THEN 'records' END,"
+    " CASE WHEN link.scope_pay THEN 'pay' END,"
+    " CASE WHEN link.scope_errands THEN 'errands' END], NULL))"
+)
+
+
+def _link_in_effect(
+    viewer: Viewer, member: InsuredPerson, relative: InsuredPerson, record, request
+) -> tuple[FamilyLink | None, list[str]]:
+    """The link in effect from ``member`` to ``relative`` (as
+    ``FamilyLink.objects.in_effect()``, the lowest id first), with both
+    persons set on it; and the scopes of ``record`` whose view was recorded.
+
+    PostgreSQL: one prepared statement, which also appends an event
+    ``person.<scope>.view`` for each scope of ``record`` the link grants,
+    with the detail ``PersonAccess.grant_detail`` gives; anything else asks
+    the ORM and records nothing."""
+    record = [s for s in record if s in _RECORDED_IN_LOOKUP]
+    if connection.vendor != "postgresql":
+        link = (
+            FamilyLink.objects.in_effect()
+            .filter(member=member, relative=relative)
+            .select_related("member", "relative")
+            .first()
+        )
+        return link, []
+    fields = FamilyLink._meta.concrete_fields
+    columns = ", ".join(f"link.{f.column}" for f in fields)
+    sql = (  # noqa: S608 (the model's column names)
+        "WITH link AS (SELECT {} FROM family_familylink"
+        " WHERE member_id = %s AND relative_id = %s AND status = %s"
+        " AND (relative_confirmed_at IS NOT NULL OR relative_is_minor)"
+        " AND (expires_at IS NULL OR expires_at > %s) ORDER BY id LIMIT 1)"
+    ).format(", ".join(str(f.column) for f in fields))
+    params: list = [member.pk, relative.pk, str(LinkStatus.APPROVED), timezone.now()]
+    shared = None
+    if record and view_events_in_statement(record):
+        shared, values = audit_in_statement(
+            actor=viewer.user, subject_person=member, target=member, request=request
+        )
+        granted = " ".join(f"WHEN '{s}' THEN link.{_RECORDED_IN_LOOKUP[s]}" for s in record)
+        # Names and fixed text only: the scopes are keys of _RECORDED_IN_LOOKUP.
+        detail = (
+            f"jsonb_build_object('as', 'relative', 'link', link.id, 'scopes', {_LINK_SCOPES_JSON})"
+        )
+        sql += (
+            f", event AS (INSERT INTO audit_auditevent ({EVENT_COLUMNS})"  # noqa: S608
+            " SELECT %s, %s, %s, 'person.' || s.scope || '.view', %s, %s, %s,"
+            f" {detail}, %s FROM link, unnest(%s::text[]) WITH ORDINALITY AS s(scope, n)"
+            f" WHERE CASE s.scope {granted} ELSE false END ORDER BY s.n RETURNING id, action)"
+            f" SELECT {columns}, e.id, e.action FROM link LEFT JOIN event e ON true"
+            " ORDER BY e.id"
+        )
+        params += [*values, record]
+    else:
+        sql += f" SELECT {columns}, NULL::bigint, NULL::text FROM link"  # noqa: S608
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows:
+        return None, []
+    link = FamilyLink.from_db(connection.alias, [f.attname for f in fields], rows[0][: len(fields)])
+    link.member, link.relative = member, relative
+    written = [(row[-2], row[-1]) for row in rows if row[-2] is not None]
+    if shared is not None and written:
+        audit_appended(
+            shared, written, {"as": "relative", "link": link.pk, "scopes": link.scopes()}
+        )
+    return link, [action.split(".")[1] for _pk, action in written]
 
 
 # --- links and their documents --------------------------------------------------

@@ -17,7 +17,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.functional import LazyObject, empty
 
-from portal.rows import insert_rows
+from portal.rows import insert_rows, stored
 
 from .models import AuditEvent
 
@@ -98,6 +98,64 @@ def audit_record_many(
         return []
     insert_rows(events, signals=True)
     transaction.on_commit(_request_seal)
+    return events
+
+
+# The columns an appended event is given (the chain's three stay empty).
+EVENT_COLUMNS = (
+    "at, actor_id, actor_label, action, subject_person_id,"
+    " object_type, object_id, detail, ip_address"
+)
+
+
+def audit_in_statement(
+    *, actor, subject_person=None, target: models.Model | None = None, request=None
+) -> tuple[AuditEvent, list]:
+    """For a caller that appends events within its own statement (PostgreSQL,
+    ``INSERT INTO audit_auditevent (EVENT_COLUMNS) SELECT ...``, so an
+    audited read costs no statement of its own): an event holding what every
+    event of that statement shares, and the parameters of those columns but
+    ``action`` and ``detail``, in order (``at``, actor, label, person, object
+    type, object id, address). After the statement, ``audit_appended`` with
+    the events it wrote."""
+    event = _event(actor, "", subject_person, target, None, request)
+    ip = AuditEvent._meta.get_field("ip_address").get_db_prep_save(event.ip_address, connection)
+    return event, [
+        event.at,
+        event.actor_id,
+        event.actor_label,
+        event.subject_person_id,
+        event.object_type,
+        event.object_id,
+        ip,
+    ]
+
+
+def audit_appended(
+    shared: AuditEvent, written: list[tuple[int, str]], detail: dict
+) -> list[AuditEvent]:
+    """The events a caller's statement appended (``(id, action)`` each, from
+    ``audit_in_statement``'s ``shared`` event and the ``detail`` the statement
+    gave them), marked saved with ``post_save`` sent and the seal requested,
+    as ``audit_record`` does."""
+    events = []
+    for pk, action in written:
+        event = AuditEvent(
+            id=pk,
+            at=shared.at,
+            actor_id=shared.actor_id,
+            actor_label=shared.actor_label,
+            action=action,
+            subject_person_id=shared.subject_person_id,
+            object_type=shared.object_type,
+            object_id=shared.object_id,
+            detail=json.loads(json.dumps(detail, default=str)),
+            ip_address=shared.ip_address,
+        )
+        events.append(event)
+    if events:
+        stored(events, signals=True)
+        transaction.on_commit(_request_seal)
     return events
 
 

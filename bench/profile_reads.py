@@ -8,8 +8,9 @@ times through Django's test client with the production settings (DEBUG off,
 Redis sessions and cache) and prints wall and CPU milliseconds (Python's and
 the PostgreSQL backend's) and queries per request. ``relative_*`` are a
 relative's views of a member who granted them, audited; ``*_plain`` the same
-with auditing switched off (as ``bench/noaudit_wsgi.py``). ``--profile NAME`` adds a pyinstrument profile of that path (install
-pyinstrument yourself; it is not a dependency of the project).
+with auditing switched off (as ``bench/noaudit_wsgi.py``). ``--profile NAME``
+adds a pyinstrument profile of that path (install pyinstrument yourself; it is
+not a dependency of the project).
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def _subject(request, scope: str, person_id=None) -> tuple[InsuredPerson, bool]:
         if own is None:
             raise NotVisible
         return own, True
-    access = person_access(viewer, pid)
+    access = person_access(viewer, pid, record=(str(scope),), request=request)
     person = access.require(scope)
     access.audit(request)
     return person, False
@@ -160,7 +160,11 @@ def member_dashboard(request, person_id: int):
     own = viewer.person
     if own is not None and own.pk == person_id:
         return home(request)
-    access = person_access(viewer, person_id)
+    # The balance and the records, when granted, are shown: their views are
+    # recorded by the link's look-up itself; ``pay`` below.
+    access = person_access(
+        viewer, person_id, record=(str(Scope.BALANCE), str(Scope.RECORDS)), request=request
+    )
     person = access.require()
     shown = [s for s in (Scope.BALANCE, Scope.RECORDS, Scope.PAY) if access.may(s)]
     access.audit(request, *shown)  # audited once per scope shown

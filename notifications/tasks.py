@@ -12,7 +12,9 @@ from django.utils import timezone
 from . import outbox, services
 
 
-@shared_task(acks_late=True)
+# Sent by the request path at most once a second and never waited for: no
+# result is kept (storing and subscribing to one cost the sender a round trip).
+@shared_task(acks_late=True, ignore_result=True)
 def notify_outbox() -> dict:
     """After a commit that wrote an audit event or a ledger transaction, and
     every minute (beat): derive the new notifications, then send the e-mail

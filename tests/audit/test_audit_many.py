@@ -76,10 +76,14 @@ def test_a_relatives_page_records_each_scope_it_shows_once(alice, bob, staff, cl
     with CaptureQueriesContext(connection) as queries:
         assert client.get(f"/dashboard/{alice.pk}/").status_code == 200
 
-    inserts = [q for q in queries.captured_queries if _inserts_event(q["sql"])]
-    assert len(inserts) == 1
-    assert sorted(
-        AuditEvent.objects.filter(
-            subject_person=alice, actor=bob.user, action__startswith="person."
-        ).values_list("action", flat=True)
-    ) == ["person.balance.view", "person.records.view"]
+    # both written by ONE statement: the link's look-up (docs/adr/0014)
+    writes = [q["sql"] for q in queries.captured_queries if "audit_auditevent" in q["sql"]]
+    assert len(writes) == 1 and writes[0].startswith("WITH link AS"), writes
+    events = AuditEvent.objects.filter(
+        subject_person=alice, actor=bob.user, action__startswith="person."
+    ).order_by("id")
+    assert [e.action for e in events] == ["person.balance.view", "person.records.view"]
+    link = alice.family_links_granted.get()
+    assert [e.detail for e in events] == [
+        {"as": "relative", "link": link.pk, "scopes": ["balance", "records"]}
+    ] * 2
