@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 from access.lookups import person_for_request
 from access.rules import Scope
 from access.viewer import viewer_for
-from portal.fields import YuanField
+from portal.fields import YuanField, yuan_text
 
 from .selectors import pocket_balances
 
@@ -21,17 +21,18 @@ class BalanceOutput(serializers.Serializer):
 
 
 def _balance_body(person) -> dict:
-    """The person's balance, split by pocket, through ``BalanceOutput``."""
+    """The person's balance, split by pocket: what ``BalanceOutput`` (the
+    documented shape) gives, built directly. A serializer instance copies its
+    fields on every request, a tenth of this API's cost (issue 16); the test
+    holds the two equal."""
     balances = pocket_balances(person)
-    return BalanceOutput(
-        {
-            "person_id": person.pk,
-            "currency": "CNY",
-            "current_fen": balances.current_fen,
-            "prior_fen": balances.prior_fen,
-            "total_fen": balances.total_fen,
-        }
-    ).data
+    return {
+        "person_id": person.pk,
+        "currency": "CNY",
+        "current_year": yuan_text(balances.current_fen),
+        "prior_years": yuan_text(balances.prior_fen),
+        "total": yuan_text(balances.total_fen),
+    }
 
 
 class OwnBalanceApi(APIView):

@@ -79,3 +79,39 @@ def test_balance_api_reads_the_session_from_redis_not_the_database(
 
     assert response.status_code == 200
     assert not any("django_session" in q["sql"] for q in captured.captured_queries)
+
+
+def test_the_answer_is_the_documented_serializers(client_for, alice):
+    """The body is built without a serializer instance (issue 16): it is
+    what ``BalanceOutput``, the shape the API documents, gives, for nothing,
+    odd fen and a large amount."""
+    from accounts.apis import BalanceOutput, _balance_body
+    from accounts.selectors import pocket_balances
+
+    def same():
+        balances = pocket_balances(alice)
+        documented = BalanceOutput(
+            {
+                "person_id": alice.pk,
+                "currency": "CNY",
+                "current_fen": balances.current_fen,
+                "prior_fen": balances.prior_fen,
+                "total_fen": balances.total_fen,
+            }
+        ).data
+        assert _balance_body(alice) == documented
+        assert client_for(alice).get("/api/v1/accounts/balance/").json() == documented
+
+    same()
+    for current, prior in ((1, 99), (123456789012, 5)):
+        pockets = member_pockets(alice)
+        ledger_post(
+            idempotency_key=f"round:{current}:{prior}",
+            kind="test.credit",
+            postings=[
+                (system_account(AccountKind.POOLED_FUND), -(current + prior)),
+                (pockets[0], current),
+                (pockets[1], prior),
+            ],
+        )
+        same()
