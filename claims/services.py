@@ -280,6 +280,12 @@ def _accumulator_for_update(person: InsuredPerson, year: int, pool: str) -> Fund
             _create_accumulator(person, year, pool)
             cursor.execute(sql, [person.pk, year, pool])
             row = cursor.fetchone()
+    return _accumulator(person, year, pool, row)
+
+
+def _accumulator(person: InsuredPerson, year: int, pool: str, row) -> FundAccumulator:
+    """The accumulator as read under its lock: ``row`` is (id, deductible
+    used, fund paid)."""
     acc_id, deductible_used_fen, fund_paid_fen = row
     return FundAccumulator(
         id=acc_id,
@@ -521,14 +527,7 @@ def _submit_locked(
             # locked but the pockets, released by leaving; made, then again.
             raise _NoAccumulator
         _w, acc_id, deductible_used_fen, _s, fund_paid_fen = acc_row
-        acc = FundAccumulator(
-            id=acc_id,
-            person=patient,
-            year=year,
-            pool=pool,
-            deductible_used_fen=deductible_used_fen,
-            fund_paid_fen=fund_paid_fen,
-        )
+        acc = _accumulator(patient, year, pool, (acc_id, deductible_used_fen, fund_paid_fen))
         stored_row = next(((pk, sha) for what, pk, _b, sha, _f in rows if what == "replay"), None)
         existing = _replayed(stored_row, request_hash)
         if existing is not None:
