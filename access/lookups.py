@@ -9,6 +9,7 @@ link stops access at once.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from django.db import connection
@@ -28,13 +29,6 @@ from portal.prepared import prepared_cursor
 from .middleware import NotVisible
 from .rules import ALL_SCOPES, STAFF_SCOPES, Scope, pay_eligible
 from .viewer import Viewer, viewer_for
-
-
-def view_events_in_statement(scopes) -> bool:
-    """Views are recorded within the link's look-up (``_link_in_effect``).
-    Only the benchmark's unaudited twin (bench/noaudit_wsgi.py) says no."""
-    return True
-
 
 # --- persons -------------------------------------------------------------------
 
@@ -199,14 +193,42 @@ _RECORDED_IN_LOOKUP = {
     "records": "scope_records",
     "errands": "scope_errands",
 }
-# ``FamilyLink.scopes()`` in SQL, in its order: the ``scopes`` of the detail.
-_LINK_SCOPES_JSON = (
-    "to_jsonb(array_remove(ARRAY["
+_LINK_FIELDS = FamilyLink._meta.concrete_fields
+_LINK_ATTNAMES = [f.attname for f in _LINK_FIELDS]
+_LINK_COLUMNS = ", ".join(f"link.{f.column}" for f in _LINK_FIELDS)
+# ``FamilyLink.objects.in_effect()``, the lowest id first.
+_LINK_SQL = (  # noqa: S608 (the model's column names)
+    "WITH link AS (SELECT {} FROM family_familylink"
+    " WHERE member_id = %s AND relative_id = %s AND status = %s"
+    " AND (relative_confirmed_at IS NOT NULL OR relative_is_minor)"
+    " AND (expires_at IS NULL OR expires_at > %s) ORDER BY id LIMIT 1)"
+).format(", ".join(str(f.column) for f in _LINK_FIELDS))
+# ``PersonAccess.grant_detail`` of the link, in SQL (``scopes`` in the order
+# of ``FamilyLink.scopes()``).
+_GRANT_DETAIL_SQL = (
+    "jsonb_build_object('as', 'relative', 'link', link.id, 'scopes', to_jsonb(array_remove(ARRAY["
     "CASE WHEN link.scope_balance THEN 'balance' END,"
     " CASE WHEN link.scope_records THEN 'records' END,"
     " CASE WHEN link.scope_pay THEN 'pay' END,"
-    " CASE WHEN link.scope_errands THEN 'errands' END], NULL))"
+    " CASE WHEN link.scope_errands THEN 'errands' END], NULL)))"
 )
+
+
+@functools.cache
+def _link_and_events_sql(record: tuple[str, ...]) -> str:
+    """The look-up, appending an event for each scope of ``record`` (keys of
+    ``_RECORDED_IN_LOOKUP``: names and fixed text only) the link grants."""
+    if not record:
+        return f"{_LINK_SQL} SELECT {_LINK_COLUMNS}, NULL::bigint, NULL::text FROM link"  # noqa: S608
+    granted = " ".join(f"WHEN '{s}' THEN link.{_RECORDED_IN_LOOKUP[s]}" for s in record)
+    return (
+        f"{_LINK_SQL}, event AS (INSERT INTO audit_auditevent ({EVENT_COLUMNS})"  # noqa: S608
+        " SELECT %s, %s, %s, 'person.' || s.scope || '.view', %s, %s, %s,"
+        f" {_GRANT_DETAIL_SQL}, %s FROM link, unnest(%s::text[]) WITH ORDINALITY AS s(scope, n)"
+        f" WHERE CASE s.scope {granted} ELSE false END ORDER BY s.n RETURNING id, action)"
+        f" SELECT {_LINK_COLUMNS}, e.id, e.action FROM link LEFT JOIN event e ON true"
+        " ORDER BY e.id"
+    )
 
 
 def _link_in_effect(
@@ -219,8 +241,7 @@ def _link_in_effect(
     PostgreSQL: one prepared statement, which also appends an event
     ``person.<scope>.view`` for each scope of ``record`` the link grants,
     with the detail ``PersonAccess.grant_detail`` gives; anything else asks
-    the ORM and records nothing."""
-    record = [s for s in record if s in _RECORDED_IN_LOOKUP]
+    the ORM and records nothing (``audit`` does)."""
     if connection.vendor != "postgresql":
         link = (
             FamilyLink.objects.in_effect()
@@ -229,42 +250,20 @@ def _link_in_effect(
             .first()
         )
         return link, []
-    fields = FamilyLink._meta.concrete_fields
-    columns = ", ".join(f"link.{f.column}" for f in fields)
-    sql = (  # noqa: S608 (the model's column names)
-        "WITH link AS (SELECT {} FROM family_familylink"
-        " WHERE member_id = %s AND relative_id = %s AND status = %s"
-        " AND (relative_confirmed_at IS NOT NULL OR relative_is_minor)"
-        " AND (expires_at IS NULL OR expires_at > %s) ORDER BY id LIMIT 1)"
-    ).format(", ".join(str(f.column) for f in fields))
+    record = tuple(s for s in record if s in _RECORDED_IN_LOOKUP)
     params: list = [member.pk, relative.pk, str(LinkStatus.APPROVED), timezone.now()]
     shared = None
-    if record and view_events_in_statement(record):
+    if record:
         shared, values = audit_in_statement(
             actor=viewer.user, subject_person=member, target=member, request=request
         )
-        granted = " ".join(f"WHEN '{s}' THEN link.{_RECORDED_IN_LOOKUP[s]}" for s in record)
-        # Names and fixed text only: the scopes are keys of _RECORDED_IN_LOOKUP.
-        detail = (
-            f"jsonb_build_object('as', 'relative', 'link', link.id, 'scopes', {_LINK_SCOPES_JSON})"
-        )
-        sql += (
-            f", event AS (INSERT INTO audit_auditevent ({EVENT_COLUMNS})"  # noqa: S608
-            " SELECT %s, %s, %s, 'person.' || s.scope || '.view', %s, %s, %s,"
-            f" {detail}, %s FROM link, unnest(%s::text[]) WITH ORDINALITY AS s(scope, n)"
-            f" WHERE CASE s.scope {granted} ELSE false END ORDER BY s.n RETURNING id, action)"
-            f" SELECT {columns}, e.id, e.action FROM link LEFT JOIN event e ON true"
-            " ORDER BY e.id"
-        )
-        params += [*values, record]
-    else:
-        sql += f" SELECT {columns}, NULL::bigint, NULL::text FROM link"  # noqa: S608
+        params += [*values, list(record)]
     with prepared_cursor(connection) as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_link_and_events_sql(record), params)
         rows = cursor.fetchall()
     if not rows:
         return None, []
-    link = FamilyLink.from_db(connection.alias, [f.attname for f in fields], rows[0][: len(fields)])
+    link = FamilyLink.from_db(connection.alias, _LINK_ATTNAMES, rows[0][: len(_LINK_FIELDS)])
     link.member, link.relative = member, relative
     written = [(row[-2], row[-1]) for row in rows if row[-2] is not None]
     if shared is not None and written:

@@ -138,6 +138,7 @@ def audit_appended(
     ``audit_in_statement``'s ``shared`` event and the ``detail`` the statement
     gave them), marked saved with ``post_save`` sent and the seal requested,
     as ``audit_record`` does."""
+    detail = json.loads(json.dumps(detail, default=str))
     events = []
     for pk, action in written:
         event = AuditEvent(
@@ -149,7 +150,7 @@ def audit_appended(
             subject_person_id=shared.subject_person_id,
             object_type=shared.object_type,
             object_id=shared.object_id,
-            detail=json.loads(json.dumps(detail, default=str)),
+            detail=detail,
             ip_address=shared.ip_address,
         )
         events.append(event)

@@ -16,7 +16,8 @@ from portal.wsgi import application
 _lookups = import_module("access.lookups")
 _lookups.audit_record = lambda **kwargs: None
 _lookups.audit_record_many = lambda **kwargs: []
-# ... and the views a relative's link look-up records in its own statement.
-_lookups.view_events_in_statement = lambda scopes: False
+# ... and no view recorded by a relative's link look-up itself (it records
+# none of the scopes, so ``audit``, switched off above, would).
+_lookups._RECORDED_IN_LOOKUP = {}
 
 __all__ = ["application"]

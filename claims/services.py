@@ -185,6 +185,12 @@ _REPLAY_SQL = (
 )
 
 
+# The probe as a row of ``_lock_accumulator_and_pockets``.
+_REPLAY_ROW_SQL = _REPLAY_SQL.replace(
+    "SELECT id, request_sha256", "SELECT 'replay', id, NULL, request_sha256, NULL"
+)
+
+
 def _replayed(row, request_hash: str) -> Expense | None:
     """The expense stored under the key (``row``: its id and request hash),
     if any; a Conflict when it was made by another body."""
@@ -318,12 +324,7 @@ def _lock_accumulator_and_pockets(
     then refused by the expense's unique (institution, key) index, which
     ``expense_submit`` answers with that submission's expense."""
     lock = _for_update()
-    parts = [
-        "SELECT 'acc', id, deductible_used_fen, NULL, fund_paid_fen FROM acc",
-        _REPLAY_SQL.replace(
-            "SELECT id, request_sha256", "SELECT 'replay', id, NULL, request_sha256, NULL"
-        ),
-    ]
+    parts = ["SELECT 'acc', id, deductible_used_fen, NULL, fund_paid_fen FROM acc", _REPLAY_ROW_SQL]
     ctes = [
         "acc AS (SELECT id, deductible_used_fen, fund_paid_fen"  # noqa: S608 (no input)
         f" FROM claims_fundaccumulator WHERE person_id = %s AND year = %s AND pool = %s{lock})"

@@ -52,8 +52,6 @@ def cross_region_terms(
     """``valid_filing`` and the home region's ``CrossRegionPolicy`` of the
     year in ONE prepared statement: on every submission in another city (the
     ORM compiled two queries for it, docs/adr/0006)."""
-    from portal.replica import reading
-
     prefix = (region or "")[:4].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     with prepared_cursor(reading(CrossRegionFiling)) as cursor:
         cursor.execute(
