@@ -46,9 +46,11 @@ class AuditEvent(models.Model):
     detail = models.JSONField(default=dict, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     # Set once by the seal, never before (empty: appended, not sealed yet).
-    seq = models.BigIntegerField(null=True, blank=True, unique=True)
+    # Unique once sealed: the indexes hold sealed events only (migration
+    # 0007), so appending an event inserts into neither.
+    seq = models.BigIntegerField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
-    hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         ordering = ["id"]
@@ -59,6 +61,14 @@ class AuditEvent(models.Model):
             # What the sealer looks for: the few events not sealed yet.
             models.Index(
                 fields=["id"], condition=models.Q(seq__isnull=True), name="audit_event_unsealed"
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["seq"], condition=models.Q(seq__isnull=False), name="audit_event_seq"
+            ),
+            models.UniqueConstraint(
+                fields=["hash"], condition=models.Q(hash__isnull=False), name="audit_event_hash"
             ),
         ]
 

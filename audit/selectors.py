@@ -100,10 +100,11 @@ def _date(value) -> dt.date | None:
 
 def _detail_has(key: str, pk: int, *, in_list: bool = False) -> Q:
     """Events whose ``detail[key]`` is ``pk`` (or, ``in_list``, holds it).
-    PostgreSQL: ``detail @> ...``, served by the GIN index of migration 0003;
-    the embedded SQLite demo: JSON functions, no index."""
+    PostgreSQL: ``detail ? key AND detail @> ...``, served by the partial GIN
+    index of migration 0007; the embedded SQLite demo: JSON functions, no
+    index."""
     if connection.vendor == "postgresql":
-        return Q(detail__contains={key: [pk] if in_list else pk})
+        return Q(detail__has_key=key, detail__contains={key: [pk] if in_list else pk})
     if not in_list:
         return Q(**{f"detail__{key}": pk})
     return Q(
