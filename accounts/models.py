@@ -90,7 +90,10 @@ class BalanceDelta(models.Model):
     they moved to the snapshot in the same statement, so the balance
     (snapshot + pending deltas) never changes by a fold."""
 
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="+")
+    # Indexed once, by accounts_delta_account (the column's own index was a twin).
+    account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     amount_fen = models.BigIntegerField()
 
     class Meta:
@@ -127,10 +130,15 @@ class JournalTransaction(models.Model):
 
 
 class Posting(models.Model):
+    # Neither key has an index of its own: (transaction, account) and
+    # (account, id) below lead with them and serve every look-up by either,
+    # so a posting is written into three indexes, not five (issue 16).
     transaction = models.ForeignKey(
-        JournalTransaction, on_delete=models.PROTECT, related_name="postings"
+        JournalTransaction, on_delete=models.PROTECT, related_name="postings", db_index=False
     )
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings")
+    account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="postings", db_index=False
+    )
     amount_fen = models.BigIntegerField()
 
     class Meta:

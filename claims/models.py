@@ -249,8 +249,9 @@ class Expense(models.Model):
     )
     idempotency_key = models.CharField(max_length=100)
     request_sha256 = models.CharField(max_length=64)
+    # Found through claims_patient_recent (patient, date, id): no index of its own.
     patient = models.ForeignKey(
-        "members.InsuredPerson", on_delete=models.PROTECT, related_name="expenses"
+        "members.InsuredPerson", on_delete=models.PROTECT, related_name="expenses", db_index=False
     )
     service_date = models.DateField(_("date"))
     care_type = models.CharField(_("care type"), max_length=12, choices=CareType.choices)
@@ -444,12 +445,14 @@ class ExpensePart(models.Model):
     payer = models.CharField(max_length=16, choices=Payer.choices)
     component = models.CharField(max_length=16)
     amount_fen = models.BigIntegerField()
+    # Found through claims_part_grantor (every part that has a grantor).
     grantor = models.ForeignKey(
         "members.InsuredPerson",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,
     )
     reason_code = models.CharField(max_length=32)
     reason_params = models.JSONField(default=dict)
