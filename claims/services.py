@@ -170,9 +170,11 @@ def _for_update() -> str:
 
 
 def _replay(institution: Institution, key: str, request_hash: str) -> Expense | None:
-    # Asked twice per submission, nearly always of a new key: a plain probe
-    # on the unique (institution, key) index; the expense is read only when
-    # there is one. The primary, never a replica: it decides what to write.
+    # Asked only when a submission was refused before its transaction or lost
+    # a race on the key (the transaction's first statement probes the key
+    # itself): a plain probe on the unique (institution, key) index; the
+    # expense is read only when there is one. The primary, never a replica:
+    # it decides what to write.
     with prepared_cursor(connection) as cursor:
         cursor.execute(_REPLAY_SQL, [institution.pk, key])
         row = cursor.fetchone()
@@ -445,29 +447,37 @@ def expense_submit(
     request_hash = _request_sha256(
         patient_id_number, service_date, care_type, lines, chronic_disease
     )
-    existing = _replay(institution, idempotency_key, request_hash)
-    if existing is not None:
-        return existing, False
-    patient = person_by_id_number(patient_id_number)
-    if patient is None:
-        raise ApplicationError(
-            _("No insured person has this identity number."),
-            code="unknown_patient",
-            fields={"patient_id_number": [_("Not an insured person.")]},
+    # A replay is answered by the first statement of the transaction (which
+    # probes the key) like any other submission: nothing before it is asked
+    # of the key, unless a step before it refuses the request. Then the key
+    # is looked up first, so a replay is answered whatever changed since (the
+    # patient's register entry, a filing, the policy).
+    try:
+        patient = person_by_id_number(patient_id_number)
+        if patient is None:
+            raise ApplicationError(
+                _("No insured person has this identity number."),
+                code="unknown_patient",
+                fields={"patient_id_number": [_("Not an insured person.")]},
+            )
+        policy = policy_for(person=patient, care_type=care_type, year=service_date.year)
+        # Errands (ADR 0019): a chronic disease's own policy, cross-region care.
+        terms, pool, basis = errands_policy.adjust_terms(
+            patient=patient,
+            home_region=policy.region,
+            institution_region=institution.region,
+            service_date=service_date,
+            care_type=care_type,
+            chronic_code=chronic_disease,
+            terms=policy_terms(policy),
+            pool=policy.pool,
         )
-    policy = policy_for(person=patient, care_type=care_type, year=service_date.year)
-    # Errands (ADR 0019): a chronic disease's own policy, cross-region care.
-    terms, pool, basis = errands_policy.adjust_terms(
-        patient=patient,
-        home_region=policy.region,
-        institution_region=institution.region,
-        service_date=service_date,
-        care_type=care_type,
-        chronic_code=chronic_disease,
-        terms=policy_terms(policy),
-        pool=policy.pool,
-    )
-    payers = _create_accounts(institution, patient)
+        payers = _create_accounts(institution, patient)
+    except ApplicationError:
+        existing = _replay(institution, idempotency_key, request_hash)
+        if existing is not None:
+            return existing, False
+        raise
     submit = functools.partial(
         _submit_locked,
         institution=institution,

@@ -115,9 +115,10 @@ def test_the_policy_read_in_plain_sql_is_the_orms(alice):
 # submission per request"): 33 queries before, 38 when a relative paid;
 # 17 and 19 once nothing was read twice; 12 and 14 with the rows written
 # in one statement; 11 and 13 with the replay probe in the pockets lock; 10
-# and 12 with the accumulator's lock in that statement too.
-QUERIES_OWN_POCKETS = 10
-QUERIES_RELATIVE_PAYS = 12
+# and 12 with the accumulator's lock in that statement too; 9 and 11 with no
+# probe of the key before the transaction (a refusal before it probes).
+QUERIES_OWN_POCKETS = 9
+QUERIES_RELATIVE_PAYS = 11
 
 
 def test_one_submission_costs_a_fixed_number_of_queries(

@@ -272,3 +272,25 @@ def test_the_cross_region_terms_read_in_one_statement_are_the_orms(
                     seen.add((terms.filing_id, terms.filed_ratio_cut is None))
     # both answers came up: a filing and none, a policy and none
     assert seen >= {(filing.pk, False), (None, False), (None, True)}
+
+
+def test_a_replay_is_answered_after_what_refuses_a_new_submission_changed(
+    alice, hospital, institution_api, this_year_policies
+):
+    """The key is probed before anything else only when a step before the
+    transaction refuses the request: a disease taken off the list since
+    refuses a new submission tagged with it, never the replay of one."""
+    disease = ChronicDisease.objects.create(code="ZZ1", name="试验病", name_en="Trial disease")
+    api = _english(institution_api, hospital)
+    first = api.submit(_body(alice, "100.00", chronic="ZZ1"), key="tagged")
+    assert first.status_code == 201, first.content
+    disease.delete()
+
+    again = api.submit(_body(alice, "100.00", chronic="ZZ1"), key="tagged")
+    other = api.submit(_body(alice, "100.01", chronic="ZZ1"), key="tagged")
+    new = api.submit(_body(alice, "100.00", chronic="ZZ1"), key="new")
+
+    assert again.status_code == 201 and again.json() == first.json()
+    assert other.status_code == 409, other.content
+    assert new.status_code == 400 and "chronic_disease" in new.json()["error"]["fields"]
+    assert Expense.objects.count() == 1
