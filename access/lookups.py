@@ -27,7 +27,7 @@ from members.models import InsuredPerson
 from portal.prepared import prepared_cursor
 
 from .middleware import NotVisible
-from .rules import ALL_SCOPES, STAFF_SCOPES, Scope, pay_eligible
+from .rules import ALL_SCOPES, STAFF_SCOPES, Scope, pay_eligible, pay_refusal
 from .viewer import Viewer, viewer_for
 
 # --- persons -------------------------------------------------------------------
@@ -151,10 +151,10 @@ def person_access(
     when the caller already holds the row).
 
     ``record``: scopes the caller shows at once if held (``balance``,
-    ``records``, ``errands``). When a relative's link grants them, their
-    views are recorded by the link's look-up itself, in the same statement
-    (PostgreSQL; docs/adr/0014), and ``audit`` does not record them again;
-    the caller must then show them (or fail)."""
+    ``records``, ``pay``, ``errands``). When a relative holds them through a
+    link, their views are recorded by the link's look-up itself, in the same
+    statement (PostgreSQL; docs/adr/0014), and ``audit`` does not record them
+    again; the caller must then show them (or fail)."""
     if person is None:
         person = _person(person_id)
     if person is None or not viewer.is_authenticated or viewer.institution is not None:
@@ -166,6 +166,11 @@ def person_access(
     own = viewer.person
     if own is None:
         return PersonAccess(viewer, person)
+    if Scope.PAY in record and pay_refusal(person, own) is not None:
+        # ``pay`` is held when the link grants it and the rules let these two
+        # persons share (``pay_eligible``): the second part asks only the
+        # persons, known now, so the look-up records it only when both hold.
+        record = tuple(s for s in record if s != Scope.PAY)
     link, recorded = _link_in_effect(viewer, person, own, record, request)
     if link is None:
         return PersonAccess(viewer, person)
@@ -187,10 +192,12 @@ def person_for_request(request, person_id, scope: str) -> InsuredPerson:
 
 
 # The scopes a link's look-up can record a view of, and the column granting
-# each (``pay`` also needs ``pay_eligible``: recorded by ``audit``).
+# each (``pay`` is asked for only when the rules let the two persons share:
+# ``person_access``).
 _RECORDED_IN_LOOKUP = {
     "balance": "scope_balance",
     "records": "scope_records",
+    "pay": "scope_pay",
     "errands": "scope_errands",
 }
 _LINK_FIELDS = FamilyLink._meta.concrete_fields

@@ -160,13 +160,12 @@ def member_dashboard(request, person_id: int):
     own = viewer.person
     if own is not None and own.pk == person_id:
         return home(request)
-    # The balance and the records, when granted, are shown: their views are
-    # recorded by the link's look-up itself; ``pay`` below.
-    access = person_access(
-        viewer, person_id, record=(str(Scope.BALANCE), str(Scope.RECORDS)), request=request
-    )
+    # Every scope held is shown: their views are recorded by the link's
+    # look-up itself (``audit`` below records those of staff).
+    scopes = (Scope.BALANCE, Scope.RECORDS, Scope.PAY)
+    access = person_access(viewer, person_id, record=tuple(map(str, scopes)), request=request)
     person = access.require()
-    shown = [s for s in (Scope.BALANCE, Scope.RECORDS, Scope.PAY) if access.may(s)]
+    shown = [s for s in scopes if access.may(s)]
     access.audit(request, *shown)  # audited once per scope shown
     link = access.link
 

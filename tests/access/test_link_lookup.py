@@ -14,6 +14,7 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 
 from access.lookups import person_access
+from access.rules import pay_eligible
 from access.viewer import viewer_of_user
 from audit.models import AuditEvent
 from audit.services import audit_seal, audit_verify
@@ -91,7 +92,7 @@ def test_the_link_found_is_the_orms_and_only_granted_views_are_recorded(state, a
     expected = _orm_link(alice, bob)
 
     access = person_access(
-        viewer_of_user(bob.user), alice.pk, record=("balance", "records", "errands")
+        viewer_of_user(bob.user), alice.pk, record=("balance", "records", "pay", "errands")
     )
 
     assert (access.link.pk if access.link else None) == (expected.pk if expected else None), name
@@ -99,7 +100,9 @@ def test_the_link_found_is_the_orms_and_only_granted_views_are_recorded(state, a
         assert not access.may_open and _views(alice, bob.user) == [], name
         return
     assert access.link.member == alice and access.link.relative == bob
-    granted = [s for s in ("balance", "records", "errands") if s in expected.scopes()]
+    held = {*expected.scopes()} - {"pay"} | ({"pay"} if pay_eligible(expected) else set())
+    granted = [s for s in ("balance", "records", "pay", "errands") if s in held]
+    assert sorted(access.scopes) == sorted(held), name
     detail = {"as": "relative", "link": expected.pk, "scopes": expected.scopes()}
     assert _views(alice, bob.user) == [(f"person.{s}.view", detail) for s in granted], name
     # recorded once: auditing the same scopes again writes nothing more
@@ -140,3 +143,25 @@ def test_without_record_the_lookup_records_nothing(alice, bob, staff):
 
     assert access.may("balance") and access.may("records")
     assert _views(alice, bob.user) == []
+
+
+def test_pay_is_recorded_only_while_the_rules_let_the_two_share(alice, bob, staff):
+    """The link grants ``pay`` but alice has no personal account (resident
+    scheme): the page does not offer it, and no view of it is recorded."""
+    link = approved_link(alice, bob, staff, scope_pay=True)
+    scopes = ("balance", "records", "pay")
+
+    access = person_access(viewer_of_user(bob.user), alice.pk, record=scopes)
+    assert access.may("pay") and [a for a, _d in _views(alice, bob.user)] == [
+        "person.balance.view",
+        "person.pay.view",
+    ]
+
+    alice.insurance_type = "resident"
+    alice.save(update_fields=["insurance_type"])
+    before = len(_views(alice, bob.user))
+    access = person_access(viewer_of_user(bob.user), alice.pk, record=scopes)
+
+    assert access.link.pk == link.pk and access.pay_granted_not_eligible
+    assert not access.may("pay")
+    assert [a for a, _d in _views(alice, bob.user)[before:]] == ["person.balance.view"]
