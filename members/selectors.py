@@ -34,7 +34,13 @@ def person_by_id_number(id_number: str) -> InsuredPerson | None:
     with prepared_cursor(connection) as cursor:
         cursor.execute(_PERSON_BY_HASH_SQL, [hashes])
         row = cursor.fetchone()
-    return InsuredPerson.from_db(connection.alias, _PERSON_FIELDS, row) if row else None
+    if row is None:
+        return None
+    person = InsuredPerson.from_db(connection.alias, _PERSON_FIELDS, row)
+    # Found by the keyed hash of this very number: it is the number the row
+    # holds, so the instance need not decrypt it again to show or mask it.
+    person.__dict__["_id_number_plain"] = value
+    return person
 
 
 _PERSON_FIELDS = [f.attname for f in InsuredPerson._meta.concrete_fields]

@@ -49,6 +49,9 @@ def test_lookup_by_hash_with_lowercase_x_and_spaces(db):
     found = person_by_id_number("  11010519491231002x ")
 
     assert found.pk == person.pk
+    # the number it holds, as stored (the look-up keeps it: no decryption)
+    assert found.id_number == person.id_number == "11010519491231002X"
+    assert found.masked_id_number == person.masked_id_number
     assert person_by_id_number("440524188001010014") is None
     assert person_by_id_number("") is None
 
