@@ -410,23 +410,37 @@ def links_in_effect_of(person: InsuredPerson) -> list[FamilyLink]:
     )
 
 
-def payment_grants_for(*, patient: InsuredPerson) -> list[FamilyLink]:
+# Whether ``patient`` may have a link letting them pay (a superset of
+# ``payment_grants_for``: an approved link to them granting ``pay``), as a
+# condition on ``%(patient)s`` and ``%(approved)s``: asked within another
+# statement by a caller that reads more at once (expense submission).
+PAY_GRANT_PROBE_SQL = (
+    "EXISTS (SELECT 1 FROM family_familylink"
+    " WHERE relative_id = %(patient)s AND status = %(approved)s AND scope_pay)"
+)
+PAY_GRANT_PROBE_APPROVED = str(LinkStatus.APPROVED)
+
+
+def payment_grants_for(*, patient: InsuredPerson, probed: bool | None = None) -> list[FamilyLink]:
     """Links in effect letting ``patient`` pay from a member's prior-years
     surplus now (``pay_eligible``), oldest first. Callers apply
     ``pay_yearly_cap_fen`` (None = no cap). Read on every expense
     submission, and most patients have no such link: a plain-SQL probe on a
     superset of the filter (an approved link to ``patient`` that may pay)
-    answers them for a fraction of compiling the full query (docs/adr/0006)."""
+    answers them for a fraction of compiling the full query (docs/adr/0006).
+    ``probed``: the probe's answer, when the caller asked ``PAY_GRANT_PROBE_SQL``
+    itself."""
     from portal.replica import reading
 
-    with prepared_cursor(reading(FamilyLink)) as cursor:
-        cursor.execute(
-            "SELECT 1 FROM family_familylink"
-            " WHERE relative_id = %s AND status = %s AND scope_pay LIMIT 1",
-            [patient.pk, str(LinkStatus.APPROVED)],
-        )
-        if cursor.fetchone() is None:
-            return []
+    if probed is None:
+        with prepared_cursor(reading(FamilyLink)) as cursor:
+            cursor.execute(
+                f"SELECT {PAY_GRANT_PROBE_SQL}",
+                {"patient": patient.pk, "approved": PAY_GRANT_PROBE_APPROVED},
+            )
+            probed = bool(cursor.fetchone()[0])
+    if not probed:
+        return []
     links = (
         FamilyLink.objects.in_effect()
         .filter(relative=patient, scope_pay=True)

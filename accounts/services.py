@@ -77,9 +77,10 @@ def system_account(kind: str) -> LedgerAccount:
 
 
 def _pocket_specs(person: InsuredPerson) -> list[tuple[str, dict]]:
+    current, prior = pocket_codes(person.pk)
     return [
-        (f"member:{person.pk}:current", {"kind": AccountKind.MEMBER_CURRENT, "person": person}),
-        (f"member:{person.pk}:prior", {"kind": AccountKind.MEMBER_PRIOR, "person": person}),
+        (current, {"kind": AccountKind.MEMBER_CURRENT, "person": person}),
+        (prior, {"kind": AccountKind.MEMBER_PRIOR, "person": person}),
     ]
 
 
@@ -104,36 +105,56 @@ def institution_payable(institution_id: int) -> LedgerAccount:
     return _get_or_create_account(code=code, **fields)
 
 
-_ACCOUNT_FIELDS = ["id", "code", "kind", "person_id", "institution_id", "balance_fen"]
+# The columns of an account as ``account_from_row`` takes them.
+ACCOUNT_COLUMNS = ["id", "code", "kind", "person_id", "institution_id", "balance_fen"]
+_ACCOUNT_FIELDS = ACCOUNT_COLUMNS
+
+
+def account_from_row(alias: str, row) -> LedgerAccount:
+    return LedgerAccount.from_db(alias, _ACCOUNT_FIELDS, row)
+
+
+def pocket_codes(person_id: int) -> tuple[str, str]:
+    """The codes of a person's (current-year, prior-years) pockets."""
+    return f"member:{person_id}:current", f"member:{person_id}:prior"
+
+
+def payable_code(institution_id: int) -> str:
+    return _payable_spec(institution_id)[0]
 
 
 def pockets_and_payable(
-    *, persons: Sequence[InsuredPerson], institution_id: int
+    *,
+    persons: Sequence[InsuredPerson],
+    institution_id: int,
+    known: dict[str, LedgerAccount] | None = None,
 ) -> tuple[dict[int, tuple[LedgerAccount, LedgerAccount]], LedgerAccount]:
     """``member_pockets`` of each person (by person id) and
-    ``institution_payable``, in one query when they all exist; a missing one
-    is created as those functions create it (its own short transaction)."""
+    ``institution_payable``, in one query when they all exist (none when the
+    caller read them all already: ``known``, by code); a missing one is
+    created as those functions create it (its own short transaction)."""
     specs = [spec for person in persons for spec in _pocket_specs(person)]
     specs.append(_payable_spec(institution_id))
-    # Plain SQL on the unique code index: asked on every expense submission.
-    with prepared_cursor(connection) as cursor:
-        cursor.execute(
-            "SELECT id, code, kind, person_id, institution_id, balance_fen"  # noqa: S608
-            " FROM accounts_ledgeraccount WHERE code IN ({})".format(
-                ", ".join(["%s"] * len(specs))
-            ),
-            [code for code, _fields in specs],
-        )
-        found = {
-            row[1]: LedgerAccount.from_db(connection.alias, _ACCOUNT_FIELDS, row)
-            for row in cursor.fetchall()
-        }
+    found = dict(known or {})
+    unread = [code for code, _fields in specs if code not in found]
+    if unread:
+        # Plain SQL on the unique code index: asked on every expense submission.
+        with prepared_cursor(connection) as cursor:
+            cursor.execute(
+                "SELECT {} FROM accounts_ledgeraccount WHERE code IN ({})".format(  # noqa: S608
+                    ", ".join(ACCOUNT_COLUMNS), ", ".join(["%s"] * len(unread))
+                ),
+                unread,
+            )
+            for row in cursor.fetchall():
+                found[row[1]] = account_from_row(connection.alias, row)
     for code, fields in specs:
         if code not in found:
             found[code] = _get_or_create_account(code=code, **fields)
     pockets = {
-        person.pk: (found[f"member:{person.pk}:current"], found[f"member:{person.pk}:prior"])
+        person.pk: (found[current], found[prior])
         for person in persons
+        for current, prior in [pocket_codes(person.pk)]
     }
     return pockets, found[specs[-1][0]]
 

@@ -17,19 +17,23 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from access.lookups import payment_grants_for
+from access.lookups import PAY_GRANT_PROBE_APPROVED, PAY_GRANT_PROBE_SQL, payment_grants_for
 from accounts.models import LedgerAccount
 from accounts.services import (
+    ACCOUNT_COLUMNS,
+    account_from_row,
     ledger_hold,
     ledger_post_held,
     ledger_reverse,
+    payable_code,
     pockets_and_payable,
 )
 from audit.services import audit_record
 from errands import policy as errands_policy
+from members.crypto import id_number_hashes
 from members.idnumber import parse_id_number
 from members.models import InsuredPerson
-from members.selectors import person_by_id_number
+from members.selectors import PERSON_COLUMNS, person_by_id_number, person_from_row
 from portal.errors import ApplicationError, Conflict
 from portal.money import MAX_EXPENSE_FEN, MAX_EXPENSE_LINE_FEN, format_yuan
 from portal.prepared import prepared_cursor
@@ -112,17 +116,112 @@ def _policy_row(region: str, scheme: str, care_type: str, year: int) -> BenefitP
 def policy_for(*, person: InsuredPerson, care_type: str, year: int) -> BenefitPolicy:
     policy = _policy_row(policy_region(person), person.insurance_type, care_type, year)
     if policy is None:
-        raise ApplicationError(
-            _("No benefit policy for region %(region)s, this scheme, %(care)s, %(year)s.")
-            % {
-                "region": policy_region(person),
-                "care": CareType(care_type).label,
-                "year": year,
-            },
-            code="no_policy",
-            fields={"service_date": [_("No benefit policy for this year.")]},
-        )
+        raise _no_policy(person, care_type, year)
     return policy
+
+
+def _no_policy(person: InsuredPerson, care_type: str, year: int) -> ApplicationError:
+    return ApplicationError(
+        _("No benefit policy for region %(region)s, this scheme, %(care)s, %(year)s.")
+        % {
+            "region": policy_region(person),
+            "care": CareType(care_type).label,
+            "year": year,
+        },
+        code="no_policy",
+        fields={"service_date": [_("No benefit policy for this year.")]},
+    )
+
+
+def _unknown_patient() -> ApplicationError:
+    return ApplicationError(
+        _("No insured person has this identity number."),
+        code="unknown_patient",
+        fields={"patient_id_number": [_("Not an insured person.")]},
+    )
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """What a submission reads before its transaction."""
+
+    patient: InsuredPerson
+    policy: BenefitPolicy
+    accounts: dict[str, LedgerAccount]  # by code: those read already
+    may_have_grants: bool | None  # the pay-grant probe's answer (None: not asked)
+
+
+def _cols(alias: str, columns) -> str:
+    return ", ".join(f"{alias}.{c}" for c in columns)
+
+
+# The person by the keyed hash of their number (as ``person_by_id_number``),
+# their policy (as ``policy_for``: the city is the district with its last
+# two digits zeroed, ``policy_region``), their two pockets and the
+# institution's payable (as ``pockets_and_payable`` reads them) and the
+# pay-grant probe (``payment_grants_for``): one statement instead of four.
+_READS_SQL = (  # noqa: S608 (column names and fixed text only)
+    "SELECT {person}, {policy}, {cur}, {pri}, {pay}, {probe}"
+    " FROM (SELECT {person_plain} FROM members_insuredperson"
+    " WHERE id_number_hash = ANY(%(hashes)s::text[]) ORDER BY id LIMIT 1) p"
+    " LEFT JOIN claims_benefitpolicy pol ON pol.region = left(p.insured_region, 4) || '00'"
+    " AND pol.scheme = p.insurance_type AND pol.care_type = %(care_type)s AND pol.year = %(year)s"
+    " LEFT JOIN accounts_ledgeraccount cur ON cur.code = 'member:' || p.id || ':current'"
+    " LEFT JOIN accounts_ledgeraccount pri ON pri.code = 'member:' || p.id || ':prior'"
+    " LEFT JOIN accounts_ledgeraccount pay ON pay.code = %(payable)s"
+).format(
+    person=_cols("p", PERSON_COLUMNS),
+    person_plain=", ".join(PERSON_COLUMNS),
+    policy=_cols("pol", [f.column for f in _POLICY_FIELDS]),
+    cur=_cols("cur", ACCOUNT_COLUMNS),
+    pri=_cols("pri", ACCOUNT_COLUMNS),
+    pay=_cols("pay", ACCOUNT_COLUMNS),
+    probe=PAY_GRANT_PROBE_SQL.replace("%(patient)s", "p.id"),
+)
+
+
+def _reads(institution: Institution, id_number: str, care_type: str, year: int) -> _Reads:
+    """The patient (``id_number``: valid and normalised), their policy, the
+    accounts and whether a relative's pocket may pay: ApplicationError for an
+    unknown patient or a missing policy, as ``person_by_id_number`` and
+    ``policy_for`` (tests/claims/test_lean_submission.py holds them equal)."""
+    if connection.vendor != "postgresql":  # the SQLite demo: one query each
+        patient = person_by_id_number(id_number)
+        if patient is None:
+            raise _unknown_patient()
+        return _Reads(patient, policy_for(person=patient, care_type=care_type, year=year), {}, None)
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(
+            _READS_SQL,
+            {
+                "hashes": list(id_number_hashes(id_number)),
+                "care_type": care_type,
+                "year": year,
+                "payable": payable_code(institution.pk),
+                "approved": PAY_GRANT_PROBE_APPROVED,
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise _unknown_patient()
+    n_person, n_policy, n_account = len(PERSON_COLUMNS), len(_POLICY_FIELDS), len(ACCOUNT_COLUMNS)
+    patient = person_from_row(connection.alias, row[:n_person], id_number)
+    values = row[n_person : n_person + n_policy]
+    if values[0] is None:
+        raise _no_policy(patient, care_type, year)
+    policy = BenefitPolicy.from_db(
+        connection.alias,
+        [f.attname for f in _POLICY_FIELDS],
+        [f.to_python(v) for f, v in zip(_POLICY_FIELDS, values, strict=True)],
+    )
+    accounts = {}
+    start = n_person + n_policy
+    for k in range(3):
+        values = row[start + k * n_account : start + (k + 1) * n_account]
+        if values[0] is not None:
+            account = account_from_row(connection.alias, values)
+            accounts[account.code] = account
+    return _Reads(patient, policy, accounts, bool(row[-1]))
 
 
 def policy_terms(policy: BenefitPolicy) -> PolicyTerms:
@@ -380,16 +479,19 @@ class _Payers:
     payable: LedgerAccount
 
 
-def _create_accounts(institution: Institution, patient: InsuredPerson) -> _Payers:
+def _create_accounts(institution: Institution, patient: InsuredPerson, reads: _Reads) -> _Payers:
     """Read (creating the missing ones) the accounts an expense may touch,
     before any lock is taken: a new account row is held by the transaction
     creating it until that ends, which would be a lock outside the global
     order. Read once: an account's id and kind never change, and the
-    balances that matter are read again under the row locks."""
-    grants = _grants_for(patient)
+    balances that matter are read again under the row locks. Those ``reads``
+    holds already are not read again."""
+    grants = payment_grants_for(patient=patient, probed=reads.may_have_grants)
     persons = [patient] if patient.has_personal_account else []
     persons += [g.member for g in grants]
-    pockets, payable = pockets_and_payable(persons=persons, institution_id=institution.pk)
+    pockets, payable = pockets_and_payable(
+        persons=persons, institution_id=institution.pk, known=reads.accounts
+    )
     own_current, own_prior = pockets.get(patient.pk, (None, None))
     return _Payers(
         own_current=own_current,
@@ -453,14 +555,8 @@ def expense_submit(
     # is looked up first, so a replay is answered whatever changed since (the
     # patient's register entry, a filing, the policy).
     try:
-        patient = person_by_id_number(patient_id_number)
-        if patient is None:
-            raise ApplicationError(
-                _("No insured person has this identity number."),
-                code="unknown_patient",
-                fields={"patient_id_number": [_("Not an insured person.")]},
-            )
-        policy = policy_for(person=patient, care_type=care_type, year=service_date.year)
+        reads = _reads(institution, patient_id_number, care_type, service_date.year)
+        patient, policy = reads.patient, reads.policy
         # Errands (ADR 0019): a chronic disease's own policy, cross-region care.
         terms, pool, basis = errands_policy.adjust_terms(
             patient=patient,
@@ -472,7 +568,7 @@ def expense_submit(
             terms=policy_terms(policy),
             pool=policy.pool,
         )
-        payers = _create_accounts(institution, patient)
+        payers = _create_accounts(institution, patient, reads)
     except ApplicationError:
         existing = _replay(institution, idempotency_key, request_hash)
         if existing is not None:

@@ -34,20 +34,24 @@ def person_by_id_number(id_number: str) -> InsuredPerson | None:
     with prepared_cursor(connection) as cursor:
         cursor.execute(_PERSON_BY_HASH_SQL, [hashes])
         row = cursor.fetchone()
-    if row is None:
-        return None
-    person = InsuredPerson.from_db(connection.alias, _PERSON_FIELDS, row)
-    # Found by the keyed hash of this very number: it is the number the row
-    # holds, so the instance need not decrypt it again to show or mask it.
-    person.__dict__["_id_number_plain"] = value
+    return person_from_row(connection.alias, row, value) if row is not None else None
+
+
+def person_from_row(alias: str, row, id_number: str) -> InsuredPerson:
+    """The person of a row of ``PERSON_COLUMNS`` found by the keyed hash of
+    ``id_number`` (normalised): it is the number the row holds, so the
+    instance keeps it and need not decrypt it again to show or mask it."""
+    person = InsuredPerson.from_db(alias, _PERSON_FIELDS, row)
+    person.__dict__["_id_number_plain"] = id_number
     return person
 
 
 _PERSON_FIELDS = [f.attname for f in InsuredPerson._meta.concrete_fields]
+# A person's columns in the order ``person_from_row`` takes them.
+PERSON_COLUMNS = [str(f.column) for f in InsuredPerson._meta.concrete_fields]
 _PERSON_BY_HASH_SQL = (
     "SELECT {} FROM {} WHERE id_number_hash = ANY(%s::text[]) ORDER BY id LIMIT 1".format(  # noqa: S608
-        ", ".join(str(f.column) for f in InsuredPerson._meta.concrete_fields),
-        InsuredPerson._meta.db_table,
+        ", ".join(PERSON_COLUMNS), InsuredPerson._meta.db_table
     )
 )
 

@@ -116,9 +116,11 @@ def test_the_policy_read_in_plain_sql_is_the_orms(alice):
 # 17 and 19 once nothing was read twice; 12 and 14 with the rows written
 # in one statement; 11 and 13 with the replay probe in the pockets lock; 10
 # and 12 with the accumulator's lock in that statement too; 9 and 11 with no
-# probe of the key before the transaction (a refusal before it probes).
-QUERIES_OWN_POCKETS = 9
-QUERIES_RELATIVE_PAYS = 11
+# probe of the key before the transaction (a refusal before it probes); 6
+# and 9 with the patient, the policy, the accounts and the pay-grant probe
+# read in one statement.
+QUERIES_OWN_POCKETS = 6
+QUERIES_RELATIVE_PAYS = 9
 
 
 def test_one_submission_costs_a_fixed_number_of_queries(
@@ -130,8 +132,9 @@ def test_one_submission_costs_a_fixed_number_of_queries(
     api = institution_api(hospital)
     assert api.submit(expense_body(alice.id_number, lines=LINES), key="q-0").status_code == 201
 
-    # when / then: the token, the replay probes, the patient, the policy, the
-    # payers and accounts, the locks, the ledger, the rows; nothing read back
+    # when / then: the token, the patient with the policy and the accounts,
+    # the locks with the key's probe, the ledger with the rows; nothing read
+    # back
     with django_assert_max_num_queries(QUERIES_OWN_POCKETS):
         answer = api.submit(expense_body(alice.id_number, lines=LINES), key="q-1")
     assert answer.status_code == 201
@@ -189,3 +192,87 @@ def test_the_written_parts_and_lines_behave_as_prefetched(alice, hospital):
     # a filter on the relation still asks the database
     assert list(expense.parts.filter(payer="current")) == list(fresh.parts.filter(payer="current"))
     assert expense.lines.count() == 2
+
+
+def _separately(institution, number, care_type, year):
+    """What the submission read in four queries before it read them in one."""
+    from access.lookups import payment_grants_for
+    from accounts.models import LedgerAccount
+    from accounts.services import payable_code, pocket_codes
+    from claims.services import policy_for
+    from members.selectors import person_by_id_number
+    from portal.errors import ApplicationError
+
+    person = person_by_id_number(number)
+    if person is None:
+        return None
+    codes = [*pocket_codes(person.pk), payable_code(institution.pk)]
+    accounts = {a.code: a for a in LedgerAccount.objects.filter(code__in=codes)}
+    try:
+        policy = policy_for(person=person, care_type=care_type, year=year)
+    except ApplicationError as exc:  # compared below
+        policy = str(exc)
+    return person, policy, accounts, bool(payment_grants_for(patient=person))
+
+
+def _together(institution, number, care_type, year):
+    from claims.services import _reads
+    from portal.errors import ApplicationError
+
+    try:
+        reads = _reads(institution, number, care_type, year)
+    except ApplicationError as exc:
+        if exc.code == "unknown_patient":
+            return None
+        raise
+    return reads
+
+
+def test_the_reads_in_one_statement_are_the_four_queries_answers(
+    alice, bob, hospital, approved_link
+):
+    """The patient, their policy, the pockets and the payable, and whether a
+    relative's pocket may pay: equal, field for field, to what
+    ``person_by_id_number``, ``policy_for``, the accounts by code and
+    ``payment_grants_for`` give, for a member with pockets and a payable, a
+    resident without, a patient a relative lets pay, a year without a
+    policy and a number nobody holds."""
+    from claims.services import _reads
+    from members.idnumber import make_id_number
+    from portal.errors import ApplicationError
+
+    fund(alice, current=1000)
+    kid = make_member("Kid", birth=dt.date(2014, 6, 1), seq=42, insurance_type="resident")
+    approved_link(alice, kid, relationship="child")
+    cases = [
+        (alice, "outpatient", 2025),
+        (bob, "inpatient", 2026),
+        (kid, "outpatient", 2025),
+    ]
+    for person, care, year in cases:
+        person_, policy, accounts, may_pay = _separately(hospital, person.id_number, care, year)
+        reads = _reads(hospital, person.id_number, care, year)
+        for field in type(person)._meta.concrete_fields:
+            mine, theirs = getattr(reads.patient, field.attname), getattr(person_, field.attname)
+            assert (mine, type(mine)) == (theirs, type(theirs)), field
+        assert reads.patient.id_number == person.id_number
+        for field in type(policy)._meta.concrete_fields:
+            mine, theirs = getattr(reads.policy, field.attname), getattr(policy, field.attname)
+            assert (mine, str(mine), type(mine)) == (theirs, str(theirs), type(theirs)), field
+        assert {c: (a.pk, a.kind, a.balance_fen) for c, a in reads.accounts.items()} == {
+            c: (a.pk, a.kind, a.balance_fen) for c, a in accounts.items()
+        }, person.name
+        # the probe may say yes for more than pay (a superset), never less
+        assert reads.may_have_grants or not may_pay
+    assert _reads(hospital, kid.id_number, "outpatient", 2025).may_have_grants is True
+    assert _reads(hospital, bob.id_number, "outpatient", 2025).may_have_grants is False
+
+    # no policy for the year: the same refusal as policy_for's
+    _p, refusal, _a, _m = _separately(hospital, alice.id_number, "outpatient", 2031)
+    with pytest.raises(ApplicationError) as caught:
+        _reads(hospital, alice.id_number, "outpatient", 2031)
+    assert (caught.value.code, str(caught.value)) == ("no_policy", refusal)
+    # nobody holds the number
+    nobody = make_id_number("110105", dt.date(1950, 1, 1), 999)
+    assert _separately(hospital, nobody, "outpatient", 2025) is None
+    assert _together(hospital, nobody, "outpatient", 2025) is None
