@@ -104,8 +104,12 @@ def _policy_row(region: str, scheme: str, care_type: str, year: int) -> BenefitP
     with prepared_cursor(connection) as cursor:
         cursor.execute(_POLICY_SQL, [region, scheme, care_type, year])
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return _policy_from_row(row) if row is not None else None
+
+
+def _policy_from_row(row) -> BenefitPolicy:
+    """The policy of a row of ``_POLICY_FIELDS``' columns, each value made
+    what the ORM would make of it."""
     return BenefitPolicy.from_db(
         connection.alias,
         [f.attname for f in _POLICY_FIELDS],
@@ -209,11 +213,7 @@ def _reads(institution: Institution, id_number: str, care_type: str, year: int) 
     values = row[n_person : n_person + n_policy]
     if values[0] is None:
         raise _no_policy(patient, care_type, year)
-    policy = BenefitPolicy.from_db(
-        connection.alias,
-        [f.attname for f in _POLICY_FIELDS],
-        [f.to_python(v) for f, v in zip(_POLICY_FIELDS, values, strict=True)],
-    )
+    policy = _policy_from_row(values)
     accounts = {}
     start = n_person + n_policy
     for k in range(3):
@@ -448,10 +448,6 @@ def _create_accumulator(person: InsuredPerson, year: int, pool: str) -> None:
     FundAccumulator.objects.bulk_create(
         [FundAccumulator(person=person, year=year, pool=pool)], ignore_conflicts=True
     )
-
-
-def _grants_for(patient: InsuredPerson):
-    return payment_grants_for(patient=patient)
 
 
 def grant_used_fen(*, grantor_id: int, patient: InsuredPerson, year: int) -> int:

@@ -9,7 +9,6 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from claims.services import _grants_for
 from family import selectors, services
 from family.models import RULES_2021, RULES_2024, FamilyLink, LinkStatus, RelationshipPolicy
 from family.policy import relationship_policy_for
@@ -336,7 +335,7 @@ def test_a_scope_change_takes_effect_on_the_next_request(alice, bob, staff, clie
 
 def test_changing_the_yearly_cap_is_recorded_and_used_by_claims(alice, bob, staff, client_for):
     link = approve(request_link(alice, bob, scope_pay=True), staff)
-    assert [g.pay_yearly_cap_fen for g in _grants_for(bob)] == [None]
+    assert [g.pay_yearly_cap_fen for g in selectors.payment_grants_for(patient=bob)] == [None]
     member = client_for(alice)
     # Adding a cap takes nothing away: no second question.
     response = member.post(
@@ -344,7 +343,7 @@ def test_changing_the_yearly_cap_is_recorded_and_used_by_claims(alice, bob, staf
         {"scope_balance": "on", "scope_pay": "on", "pay_yearly_cap": "1500.00"},
     )
     assert response.status_code == 302
-    assert [g.pay_yearly_cap_fen for g in _grants_for(bob)] == [150000]
+    assert [g.pay_yearly_cap_fen for g in selectors.payment_grants_for(patient=bob)] == [150000]
     event = AuditEvent.objects.get(action="family.link.change")
     assert event.detail["before"]["pay_yearly_cap_fen"] is None
     assert event.detail["after"] == {"scopes": ["balance", "pay"], "pay_yearly_cap_fen": 150000}
