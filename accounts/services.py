@@ -105,13 +105,13 @@ def institution_payable(institution_id: int) -> LedgerAccount:
     return _get_or_create_account(code=code, **fields)
 
 
-# The columns of an account as ``account_from_row`` takes them.
+# The columns of an account as ``account_from_row`` takes them (each the
+# field's attname too).
 ACCOUNT_COLUMNS = ["id", "code", "kind", "person_id", "institution_id", "balance_fen"]
-_ACCOUNT_FIELDS = ACCOUNT_COLUMNS
 
 
 def account_from_row(alias: str, row) -> LedgerAccount:
-    return LedgerAccount.from_db(alias, _ACCOUNT_FIELDS, row)
+    return LedgerAccount.from_db(alias, ACCOUNT_COLUMNS, row)
 
 
 def pocket_codes(person_id: int) -> tuple[str, str]:
