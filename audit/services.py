@@ -7,11 +7,12 @@ at a time, each event exactly once). ``verify_audit`` seals before it checks.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -108,40 +109,60 @@ EVENT_COLUMNS = (
 )
 
 
+class Shared(NamedTuple):
+    """What every event appended by one statement shares (``audit_in_statement``)."""
+
+    at: Any
+    actor_id: int | None
+    actor_label: str
+    subject_person_id: int | None
+    object_type: str
+    object_id: str
+    ip_address: str | None
+
+
 def audit_in_statement(
     *, actor, subject_person=None, target: models.Model | None = None, request=None
-) -> tuple[AuditEvent, list]:
+) -> tuple[Shared, list]:
     """For a caller that appends events within its own statement (PostgreSQL,
     ``INSERT INTO audit_auditevent (EVENT_COLUMNS) SELECT ...``, so an
-    audited read costs no statement of its own): an event holding what every
-    event of that statement shares, and the parameters of those columns but
-    ``action`` and ``detail``, in order (``at``, actor, label, person, object
-    type, object id, address). After the statement, ``audit_appended`` with
-    the events it wrote."""
-    event = _event(actor, "", subject_person, target, None, request)
-    ip = AuditEvent._meta.get_field("ip_address").get_db_prep_save(event.ip_address, connection)
-    return event, [
-        event.at,
-        event.actor_id,
-        event.actor_label,
-        event.subject_person_id,
-        event.object_type,
-        event.object_id,
-        ip,
+    audited read costs no statement of its own): what every event of that
+    statement shares (the fields ``_event`` gives, without building an
+    event: this runs on every relative's view), and the parameters of those
+    columns but ``action`` and ``detail``, in order (``at``, actor, label,
+    person, object type, object id, address). After the statement,
+    ``audit_appended`` with the events it wrote."""
+    user = _user(actor)
+    ip = _client_ip(request)
+    shared = Shared(
+        at=timezone.now(),
+        actor_id=user.pk if user is not None else None,
+        actor_label=user.get_username() if user is not None else "system",
+        subject_person_id=subject_person.pk if subject_person is not None else None,
+        object_type=target._meta.label_lower if target is not None else "",
+        object_id=str(target.pk) if target is not None else "",
+        ip_address=ip,
+    )
+    return shared, [
+        *shared[:6],
+        None if ip is None else _ip_field().get_db_prep_save(ip, connection),
     ]
 
 
+@functools.cache
+def _ip_field():
+    return AuditEvent._meta.get_field("ip_address")
+
+
 def audit_appended(
-    shared: AuditEvent, written: list[tuple[int, str]], detail: dict
+    shared: Shared, written: list[tuple[int, str]], detail: dict
 ) -> list[AuditEvent]:
     """The events a caller's statement appended (``(id, action)`` each, from
-    ``audit_in_statement``'s ``shared`` event and the ``detail`` the statement
-    gave them), marked saved with ``post_save`` sent and the seal requested,
-    as ``audit_record`` does."""
-    detail = json.loads(json.dumps(detail, default=str))
-    events = []
-    for pk, action in written:
-        event = AuditEvent(
+    ``audit_in_statement``'s ``shared`` fields and the ``detail`` the
+    statement gave them: JSON values only, as stored), marked saved with
+    ``post_save`` sent and the seal requested, as ``audit_record`` does."""
+    events = [
+        AuditEvent(
             id=pk,
             at=shared.at,
             actor_id=shared.actor_id,
@@ -153,23 +174,29 @@ def audit_appended(
             detail=detail,
             ip_address=shared.ip_address,
         )
-        events.append(event)
+        for pk, action in written
+    ]
     if events:
         stored(events, signals=True)
         transaction.on_commit(_request_seal)
     return events
 
 
-def _event(actor, action, subject_person, target, detail, request) -> AuditEvent:
-    # request.user is a lazy object: every attribute read through it costs a
-    # call, so take the user out once, and give the event ids, not objects.
+def _user(actor):
+    """The signed-in user behind ``actor`` (None for anonymous or none).
+    request.user is a lazy object: every attribute read through it costs a
+    call, so take the user out once."""
     user = actor
     if isinstance(user, LazyObject):
         if user._wrapped is empty:
             user._setup()
         user = user._wrapped
-    if not getattr(user, "is_authenticated", False):
-        user = None
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+def _event(actor, action, subject_person, target, detail, request) -> AuditEvent:
+    # The event is given ids, not objects.
+    user = _user(actor)
     return AuditEvent(
         at=timezone.now(),
         actor_id=user.pk if user is not None else None,

@@ -11,6 +11,7 @@ import datetime as dt
 
 import pytest
 from django.db.models.signals import post_save
+from django.test import RequestFactory
 from django.utils import timezone
 
 from access.lookups import person_access
@@ -110,23 +111,32 @@ def test_the_link_found_is_the_orms_and_only_granted_views_are_recorded(state, a
     assert len(_views(alice, bob.user)) == len(granted)
 
 
+def _columns(event: AuditEvent) -> tuple:
+    return tuple(getattr(event, f.attname) for f in AuditEvent._meta.concrete_fields)
+
+
 def test_views_recorded_by_the_lookup_are_heard_and_sealed(alice, bob, staff):
     approved_link(alice, bob, staff, scope_records=True)
     heard = []
 
     def listen(sender, instance, created, **kwargs):
-        heard.append((instance.pk, instance.action, created))
+        heard.append((_columns(instance), created))
 
+    request = RequestFactory().get("/", REMOTE_ADDR="203.0.113.9")
     post_save.connect(listen, sender=AuditEvent, dispatch_uid="test-link-lookup")
     try:
-        person_access(viewer_of_user(bob.user), alice.pk, record=("balance", "records"))
+        person_access(
+            viewer_of_user(bob.user), alice.pk, record=("balance", "records"), request=request
+        )
     finally:
         post_save.disconnect(sender=AuditEvent, dispatch_uid="test-link-lookup")
 
     events = list(
         AuditEvent.objects.filter(subject_person=alice, action__startswith="person.").order_by("id")
     )
-    assert heard == [(e.pk, e.action, True) for e in events]
+    # what listeners are given is what was stored, column for column
+    assert heard == [(_columns(e), True) for e in events]
+    assert {e.ip_address for e in events} == {"203.0.113.9"}
     assert [e.action for e in events] == ["person.balance.view", "person.records.view"]
     assert {(e.actor_id, e.actor_label, e.object_type, e.object_id) for e in events} == {
         (bob.user.pk, bob.user.get_username(), "members.insuredperson", str(alice.pk))
