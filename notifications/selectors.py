@@ -31,6 +31,12 @@ def forget_unread(user_id: int) -> None:
     cache.delete(_unread_key(user_id))
 
 
+def forget_unread_many(user_ids) -> None:
+    """``forget_unread`` for each of ``user_ids``, in one round trip."""
+    if user_ids:
+        cache.delete_many([_unread_key(uid) for uid in user_ids])
+
+
 def inbox(user, *, before_id: int | None = None, limit: int = 20) -> list[Notification]:
     """Newest first, keyset pages by id."""
     qs = Notification.objects.filter(recipient_id=user.pk).order_by("-id")

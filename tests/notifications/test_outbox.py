@@ -110,6 +110,40 @@ def test_no_address_no_email_but_the_inbox_still(alice, mailoutbox):
     assert Delivery.objects.count() == 0
 
 
+def test_the_unread_count_shown_follows_new_notifications(
+    alice, bob, django_capture_on_commit_callbacks
+):
+    from notifications.selectors import unread_count
+
+    fund(alice, 100, "credit-a")
+    fund(bob, 100, "credit-b")
+    run_outbox()
+    assert unread_count(alice.user) == 1 and unread_count(bob.user) == 1  # now cached
+
+    fund(alice, 200, "credit-a2")
+    with django_capture_on_commit_callbacks(execute=True):  # as the outbox's commit does
+        run_outbox()
+
+    assert unread_count(alice.user) == 2
+    assert unread_count(bob.user) == 1
+
+
+def test_a_reread_brings_no_mail_for_an_event_noted_before_the_address(alice, mailoutbox):
+    """The e-mail follows the choices at the moment an event is noted: the
+    hourly sweep reading it again after the member confirmed an address sends
+    nothing for it; the next event is mailed."""
+    fund(alice, 100, "credit-before")
+    assert run_outbox() == (1, 0)
+    confirm_email(alice, "alice@example.org")
+
+    assert outbox.outbox_sweep() == 0
+    assert deliveries_send() == 0 and mailoutbox == []
+
+    fund(alice, 300, "credit-after")
+    assert run_outbox() == (1, 1)
+    assert [m.to for m in mailoutbox] == [["alice@example.org"]]
+
+
 def test_staff_views_are_told_as_staff_and_digested_once_a_day(alice, staff, mailoutbox, settings):
     confirm_email(alice, "alice@example.org")
     for scope in ("balance", "records"):
