@@ -65,7 +65,7 @@ def id_number(k: int) -> str:
 
 def load_persons(cursor, n: int) -> None:
     """Persons 0..n-1 (named ``bench <k>``), loaded by COPY; kept between runs
-    of one checkout. Another checkout has other ID_NUMBER_KEYS (a fresh clone
+    of one checkout. Another checkout has another ID_NUMBER_HASH_KEY (a fresh clone
     makes its own), under which the kept persons' numbers find nobody: they
     are loaded again (after ``reset_contributions``, which empties every table
     pointing at them)."""

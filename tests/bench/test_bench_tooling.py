@@ -254,6 +254,29 @@ def test_the_import_bench_prints_its_reference_and_verdict(monkeypatch, capsys, 
     assert "| contributions import | at least 1/4 of the rate of a plain COPY" in out
 
 
+@pytest.mark.django_db
+def test_the_import_bench_loads_again_persons_kept_under_another_key(settings):
+    """A fresh clone makes its own hash key: the persons an earlier checkout
+    kept in the import bench's database would find nobody under it."""
+    from bench import bench_import
+
+    with connection.cursor() as cur:
+        bench_import.load_persons(cur, 3)
+    kept = set(InsuredPerson.objects.values_list("pk", flat=True))
+    with connection.cursor() as cur:
+        bench_import.load_persons(cur, 3)  # the same key: kept as they are
+    assert set(InsuredPerson.objects.values_list("pk", flat=True)) == kept
+
+    settings.ID_NUMBER_HASH_KEYS = ["the key of another checkout"]
+    assert person_by_id_number(bench_import.id_number(2)) is None
+    with connection.cursor() as cur:
+        bench_import.load_persons(cur, 3)
+
+    assert InsuredPerson.objects.filter(name__startswith="bench ").count() == 3
+    assert not kept & set(InsuredPerson.objects.values_list("pk", flat=True))
+    assert person_by_id_number(bench_import.id_number(2)).name == "bench 2"
+
+
 def test_the_import_verdict_compares_times():
     from bench.bench_import import import_verdict
 
