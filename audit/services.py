@@ -110,7 +110,8 @@ EVENT_COLUMNS = (
 
 
 class Shared(NamedTuple):
-    """What every event appended by one statement shares (``audit_in_statement``)."""
+    """An event's fields but its action and detail (``_shared``), in the
+    order of ``EVENT_COLUMNS``: what the events one statement appends share."""
 
     at: Any
     actor_id: int | None
@@ -127,22 +128,12 @@ def audit_in_statement(
     """For a caller that appends events within its own statement (PostgreSQL,
     ``INSERT INTO audit_auditevent (EVENT_COLUMNS) SELECT ...``, so an
     audited read costs no statement of its own): what every event of that
-    statement shares (the fields ``_event`` gives, without building an
-    event: this runs on every relative's view), and the parameters of those
-    columns but ``action`` and ``detail``, in order (``at``, actor, label,
-    person, object type, object id, address). After the statement,
-    ``audit_appended`` with the events it wrote."""
-    user = _user(actor)
-    ip = _client_ip(request)
-    shared = Shared(
-        at=timezone.now(),
-        actor_id=user.pk if user is not None else None,
-        actor_label=user.get_username() if user is not None else "system",
-        subject_person_id=subject_person.pk if subject_person is not None else None,
-        object_type=target._meta.label_lower if target is not None else "",
-        object_id=str(target.pk) if target is not None else "",
-        ip_address=ip,
-    )
+    statement shares (``_shared``, without building an event: this runs on
+    every relative's view), and the parameters of those columns, in order
+    (``at``, actor, label, person, object type, object id, address). After
+    the statement, ``audit_appended`` with the events it wrote."""
+    shared = _shared(actor, subject_person, target, request)
+    ip = shared.ip_address
     return shared, [
         *shared[:6],
         None if ip is None else _ip_field().get_db_prep_save(ip, connection),
@@ -161,21 +152,8 @@ def audit_appended(
     ``audit_in_statement``'s ``shared`` fields and the ``detail`` the
     statement gave them: JSON values only, as stored), marked saved with
     ``post_save`` sent and the seal requested, as ``audit_record`` does."""
-    events = [
-        AuditEvent(
-            id=pk,
-            at=shared.at,
-            actor_id=shared.actor_id,
-            actor_label=shared.actor_label,
-            action=action,
-            subject_person_id=shared.subject_person_id,
-            object_type=shared.object_type,
-            object_id=shared.object_id,
-            detail=detail,
-            ip_address=shared.ip_address,
-        )
-        for pk, action in written
-    ]
+    fields = shared._asdict()
+    events = [AuditEvent(id=pk, action=action, detail=detail, **fields) for pk, action in written]
     if events:
         stored(events, signals=True)
         transaction.on_commit(_request_seal)
@@ -194,19 +172,25 @@ def _user(actor):
     return user if getattr(user, "is_authenticated", False) else None
 
 
-def _event(actor, action, subject_person, target, detail, request) -> AuditEvent:
-    # The event is given ids, not objects.
+def _shared(actor, subject_person, target, request) -> Shared:
+    """An event's fields but its action and detail: ids, not objects."""
     user = _user(actor)
-    return AuditEvent(
+    return Shared(
         at=timezone.now(),
         actor_id=user.pk if user is not None else None,
         actor_label=user.get_username() if user is not None else "system",
-        action=action,
         subject_person_id=subject_person.pk if subject_person is not None else None,
         object_type=target._meta.label_lower if target is not None else "",
         object_id=str(target.pk) if target is not None else "",
-        detail=json.loads(json.dumps(detail or {}, default=str)),
         ip_address=_client_ip(request),
+    )
+
+
+def _event(actor, action, subject_person, target, detail, request) -> AuditEvent:
+    return AuditEvent(
+        action=action,
+        detail=json.loads(json.dumps(detail or {}, default=str)),
+        **_shared(actor, subject_person, target, request)._asdict(),
     )
 
 

@@ -319,7 +319,8 @@ def _store(source: str, derived: list[Derived]) -> int:
     from .selectors import forget_unread_many
 
     recipients = {recipient for _i, recipient, _e in stored}
-    transaction.on_commit(lambda: forget_unread_many(recipients))
+    if recipients:
+        transaction.on_commit(lambda: forget_unread_many(recipients))
     return len(stored)
 
 
