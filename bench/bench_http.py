@@ -572,6 +572,12 @@ def markdown(data: dict) -> str:
             f"verify_ledger: {marker.get('verify_ledger', '?')}. The ledger is aggregated per "
             "person per year (see bench/README.md)."
         )
+    quiesced = data.get("quiesced") or {}
+    lines.append(
+        "Before the load (untimed, `bench.common.quiesce`): "
+        + "; ".join(f"{label}: {done}" for label, done in quiesced.items())
+        + "."
+    )
     lines += [
         "",
         f"gunicorn {data['workers']} sync workers on 127.0.0.1 (DEBUG=false, persistent "
@@ -653,6 +659,9 @@ def main(argv=None) -> int:
             check=True,
             stdout=sys.stderr,
         )
+    # A dataset just built leaves autovacuum and a checkpoint to run: done
+    # now, untimed, not during the load.
+    quiesced = {url: common.quiesce(url) for url in (small_url, big_url)}
     print(
         f"load on {common.db_name(big_url)} ({args.persons:,} persons)", file=sys.stderr, flush=True
     )
@@ -678,6 +687,7 @@ def main(argv=None) -> int:
     data = {
         "machine": common.machine_description(big_url),
         "datasets": {"big": read_marker(big_url), "small": read_marker(small_url)},
+        "quiesced": {"big": quiesced[big_url], "small": quiesced[small_url]},
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "persons": args.persons,
         "small_persons": args.small_persons,

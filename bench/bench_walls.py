@@ -254,20 +254,25 @@ def measure(
             )
         if "relative" not in groups:
             return data
-        with (
-            Worker(url, queue),
-            bh.Server(url, app="bench.noaudit_wsgi:application", CELERY_QUEUE=queue) as plain,
-        ):
-            for view in ("relative_balance", "relative_page"):
-                spec = endpoints[view]
-                if not spec["requests"]:
-                    continue
-                for base in (server.base, plain.base):  # warm both, untimed
-                    bh.run_wrk(base, f"{view}_warmup", spec, warmup, 0)
-                data[view] = alternate(
-                    [(f"{view}_audited", server.base, spec), (f"{view}_plain", plain.base, spec)],
-                    half,
-                )
+    # The audited view and its twin each on a server started for them, side
+    # by side: the one that served the expense runs would carry their
+    # aftermath into one side of the comparison only.
+    data["quiesce_relative"] = common.quiesce(url, vacuum=False)
+    with (
+        Worker(url, queue),
+        bh.Server(url, CELERY_QUEUE=queue) as audited,
+        bh.Server(url, app="bench.noaudit_wsgi:application", CELERY_QUEUE=queue) as plain,
+    ):
+        for view in ("relative_balance", "relative_page"):
+            spec = endpoints[view]
+            if not spec["requests"]:
+                continue
+            for base in (audited.base, plain.base):  # warm both, untimed
+                bh.run_wrk(base, f"{view}_warmup", spec, warmup, 0)
+            data[view] = alternate(
+                [(f"{view}_audited", audited.base, spec), (f"{view}_plain", plain.base, spec)],
+                half,
+            )
     return data
 
 
@@ -349,6 +354,10 @@ def markdown(data: dict) -> str:
         f"gunicorn {bh.WORKERS} sync workers, wrk {bh.CONNECTIONS} connections; alternating "
         f"runs of {data['half']} s ({ROUNDS} of each), bare view {data['seconds']} s.",
         "",
+        "Before the load (untimed, `bench.common.quiesce`): "
+        f"{data.get('quiesced', 'nothing')}; before the audited views' runs: "
+        f"{data.get('quiesce_relative', 'nothing')}.",
+        "",
         "| endpoint | req/s per run | mean | p95 ms (worst) | errors |",
         "|---|---|---:|---:|---:|",
         f"| bare | {data['bare']['rps']:.1f} | {data['bare']['rps']:.1f} | "
@@ -423,8 +432,10 @@ def main(argv=None) -> int:
     print(f"walls: load on {common.db_name(url)}", file=sys.stderr, flush=True)
     endpoints = in_subprocess(url, "plan")
     groups = (args.only,) if args.only else ("expense", "relative")
+    quiesced = common.quiesce(url)
     data = measure(url, endpoints, args.duration, args.warmup, groups)
     data.update(
+        quiesced=quiesced,
         machine=common.machine_description(url),
         dataset=bh.read_marker(url),
         date=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -13,6 +13,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -110,6 +111,43 @@ def drop_database(url: str) -> None:
         raise RuntimeError(f"refusing to drop {name!r}: not a bench database")
     with psycopg.connect(maintenance_url(url), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# How long ``quiesce`` waits at most for autovacuum to finish.
+QUIESCE_WAIT_SECONDS = 120
+
+
+def quiesce(url: str, *, vacuum: bool = True, wait: float = QUIESCE_WAIT_SECONDS) -> str:
+    """Untimed, before a timed load: let PostgreSQL finish the background work
+    the steps before it left (building a dataset, another bench's writes), so
+    the load measures the portal and not that aftermath. ``vacuum``: VACUUM
+    the database now (what autovacuum would do during the load after a fresh
+    dataset); then CHECKPOINT (the dirty pages and the WAL of those writes
+    are flushed now, not while the load's commits wait on the disk); then
+    wait, at most ``wait`` seconds, until no autovacuum worker runs on this
+    server. A run without the rights for a step skips that step. Returns
+    what was done, for the report."""
+    import psycopg
+
+    done = []
+    t0 = time.monotonic()
+    with psycopg.connect(url, autocommit=True) as conn:
+        for step in (["VACUUM"] if vacuum else []) + ["CHECKPOINT"]:
+            try:
+                conn.execute(step)
+                done.append(step)
+            except psycopg.Error as exc:
+                print(f"quiesce: {step} skipped: {exc}".strip(), file=sys.stderr, flush=True)
+        busy = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+        while conn.execute(busy).fetchone()[0]:
+            if time.monotonic() - t0 > wait:
+                done.append("autovacuum still running")
+                break
+            time.sleep(1)
+    spent = time.monotonic() - t0
+    summary = f"{', '.join(done)} ({spent:.0f} s)"
+    print(f"quiesce {db_name(url)}: {summary}", file=sys.stderr, flush=True)
+    return summary
 
 
 def verdict_markdown(rows: list[tuple[str, str, str, bool | None]]) -> str:

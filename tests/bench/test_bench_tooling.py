@@ -286,3 +286,34 @@ def test_the_import_verdict_compares_times():
         .endswith("| 1/4.0 (0.25 x the reference's rate) | yes |")
     )
     assert import_verdict(8.1, 2.0).splitlines()[2].endswith("| **no** |")
+
+
+@pytest.mark.django_db
+def test_quiesce_vacuums_and_checkpoints_the_bench_database_before_a_load():
+    from bench import common
+
+    def last_vacuum():
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_stat_clear_snapshot()")
+            cur.execute(
+                "SELECT last_vacuum FROM pg_stat_user_tables"
+                " WHERE relname = 'members_insuredperson'"
+            )
+            return cur.fetchone()[0]
+
+    def checkpoints():
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_stat_clear_snapshot()")
+            cur.execute("SELECT checkpoints_req FROM pg_stat_bgwriter")
+            return cur.fetchone()[0]
+
+    before, asked = last_vacuum(), checkpoints()
+    done = common.quiesce(_url())
+    assert done.startswith("VACUUM, CHECKPOINT (")
+    after = last_vacuum()
+    assert after is not None and (before is None or after > before)
+    assert checkpoints() > asked
+
+    # Between two loads of one run: a checkpoint only.
+    assert common.quiesce(_url(), vacuum=False).startswith("CHECKPOINT (")
+    assert last_vacuum() == after
