@@ -146,7 +146,7 @@ def home(request):
     content = pagecache.content_block(
         request, page="home", subject_id=person.pk, build=build, id_number=lambda: person.id_number
     )
-    return render(request, "dashboard/home.html", {"content": content, "person": person})
+    return pagecache.render_page(request, "dashboard/home.html", content)
 
 
 @login_required
@@ -297,7 +297,7 @@ def records(request):
         params=(is_own, staff, year_int, status, after_c, after_e),
         build=build,
     )
-    return render(request, "dashboard/records.html", {"content": content, "subject": person})
+    return pagecache.render_page(request, "dashboard/records.html", content)
 
 
 @login_required
