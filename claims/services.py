@@ -153,6 +153,10 @@ class _Reads:
     policy: BenefitPolicy
     accounts: dict[str, LedgerAccount]  # by code: those read already
     may_have_grants: bool | None  # the pay-grant probe's answer (None: not asked)
+    # The benefit pools the patient has an accumulator for in the year
+    # (None: not asked). A pool missing here is made first thing in the
+    # submission's transaction (``_submit_locked``).
+    accumulator_pools: frozenset[str] | None = None
 
 
 def _cols(alias: str, columns) -> str:
@@ -162,10 +166,13 @@ def _cols(alias: str, columns) -> str:
 # The person by the keyed hash of their number (as ``person_by_id_number``),
 # their policy (as ``policy_for``: the city is the district with its last
 # two digits zeroed, ``policy_region``), their two pockets and the
-# institution's payable (as ``pockets_and_payable`` reads them) and the
-# pay-grant probe (``payment_grants_for``): one statement instead of four.
+# institution's payable (as ``pockets_and_payable`` reads them), the
+# pay-grant probe (``payment_grants_for``) and the pools of the patient's
+# accumulators for the year: one statement instead of five.
 _READS_SQL = (  # noqa: S608 (column names and fixed text only)
-    "SELECT {person}, {policy}, {cur}, {pri}, {pay}, {probe}"
+    "SELECT {person}, {policy}, {cur}, {pri}, {pay}, {probe},"
+    " ARRAY(SELECT a.pool FROM claims_fundaccumulator a"
+    " WHERE a.person_id = p.id AND a.year = %(year)s)"
     " FROM (SELECT {person_plain} FROM members_insuredperson"
     " WHERE id_number_hash = ANY(%(hashes)s::text[]) ORDER BY id LIMIT 1) p"
     " LEFT JOIN claims_benefitpolicy pol ON pol.region = left(p.insured_region, 4) || '00'"
@@ -221,7 +228,7 @@ def _reads(institution: Institution, id_number: str, care_type: str, year: int) 
         if values[0] is not None:
             account = account_from_row(connection.alias, values)
             accounts[account.code] = account
-    return _Reads(patient, policy, accounts, bool(row[-1]))
+    return _Reads(patient, policy, accounts, bool(row[-2]), frozenset(row[-1]))
 
 
 def policy_terms(policy: BenefitPolicy) -> PolicyTerms:
@@ -584,11 +591,12 @@ def expense_submit(
         terms=terms,
         pool=pool,
         basis=basis,
+        new_accumulator=reads.accumulator_pools is not None and pool not in reads.accumulator_pools,
     )
     try:
         try:
             return submit()
-        except _NoAccumulator:
+        except _NoAccumulator:  # not asked before (SQLite), or the pool changed
             _create_accumulator(patient, service_date.year, pool)
             return submit()
     except IntegrityError:
@@ -613,9 +621,16 @@ def _submit_locked(
     terms,
     pool,
     basis,
+    new_accumulator: bool = False,
 ) -> tuple[Expense, bool]:
     year = service_date.year
     with transaction.atomic():
+        if new_accumulator:
+            # The person's first expense of the year and pool: the
+            # accumulator is made before any lock, so the first lock taken
+            # is the accumulator's (ADR 0005's order). A submission making
+            # the same one meanwhile is waited for, holding nothing.
+            _create_accumulator(patient, year, pool)
         own_current, own_prior = payers.own_current, payers.own_prior
         grants, grant_pockets, payable = payers.grants, payers.grant_pockets, payers.payable
         # All the pockets at once, in primary-key order: a refund locks the
@@ -626,8 +641,8 @@ def _submit_locked(
         rows = _lock_accumulator_and_pockets(patient, year, pool, sorted(pockets), institution, key)
         acc_row = next((r for r in rows if r[0] == "acc"), None)
         if acc_row is None:
-            # The person's first expense of the year and pool: nothing is
-            # locked but the pockets, released by leaving; made, then again.
+            # No accumulator the reads knew of: nothing is locked but the
+            # pockets, released by leaving; made, then again.
             raise _NoAccumulator
         _w, acc_id, deductible_used_fen, _s, fund_paid_fen = acc_row
         acc = _accumulator(patient, year, pool, (acc_id, deductible_used_fen, fund_paid_fen))

@@ -141,6 +141,46 @@ def test_one_submission_costs_a_fixed_number_of_queries(
     assert answer.json()["account"] == "133.50"
 
 
+# A patient's first expense of the year and pool also makes their
+# accumulator: before, a transaction that found none was left, the
+# accumulator made in one of its own (with a durable commit of its own) and
+# the submission begun again (11 queries here, in the test's transaction);
+# now the reads know the pools that exist, and the missing one is made
+# first in the one transaction.
+QUERIES_FIRST_OF_THE_YEAR = QUERIES_OWN_POCKETS + 1
+
+
+def test_the_first_submission_of_the_year_makes_the_accumulator_in_its_own_transaction(
+    alice, bob, hospital, institution_api, django_assert_max_num_queries
+):
+    from claims.models import Expense, FundAccumulator
+
+    fund(alice, current=100000, prior=100000)
+    api = institution_api(hospital)
+    # (the institution's payable is made by its first submission)
+    assert api.submit(expense_body(bob.id_number, lines=LINES), key="bob").status_code == 201
+    assert not FundAccumulator.objects.filter(person=alice).exists()
+
+    with django_assert_max_num_queries(QUERIES_FIRST_OF_THE_YEAR) as captured:
+        answer = api.submit(expense_body(alice.id_number, lines=LINES), key="first")
+    assert answer.status_code == 201
+    sql = [q["sql"] for q in captured.captured_queries]
+    assert not any(q.startswith("ROLLBACK") for q in sql), sql
+    assert sum(q.startswith("BEGIN") for q in sql) <= 1, sql
+    acc = FundAccumulator.objects.get(person=alice)
+    expense = Expense.objects.get(pk=answer.json()["id"])
+    assert (acc.year, acc.pool) == (2025, "outpatient")
+    assert acc.deductible_used_fen == expense.deductible_fen
+    assert acc.fund_paid_fen == expense.fund_fen
+    assert acc.deductible_used_fen > 0
+
+    # The next one finds it: the usual count.
+    with django_assert_max_num_queries(QUERIES_OWN_POCKETS):
+        again = api.submit(expense_body(alice.id_number, lines=LINES), key="second")
+    assert again.status_code == 201
+    assert FundAccumulator.objects.filter(person=alice).count() == 1
+
+
 def test_one_submission_paid_by_a_relative_costs_a_fixed_number_of_queries(
     alice, hospital, institution_api, approved_link, django_assert_max_num_queries
 ):
@@ -231,17 +271,21 @@ def _together(institution, number, care_type, year):
 def test_the_reads_in_one_statement_are_the_four_queries_answers(
     alice, bob, hospital, approved_link
 ):
-    """The patient, their policy, the pockets and the payable, and whether a
-    relative's pocket may pay: equal, field for field, to what
+    """The patient, their policy, the pockets and the payable, whether a
+    relative's pocket may pay, and the pools of the patient's accumulators for
+    the year: equal, field for field, to what
     ``person_by_id_number``, ``policy_for``, the accounts by code and
     ``payment_grants_for`` give, for a member with pockets and a payable, a
     resident without, a patient a relative lets pay, a year without a
     policy and a number nobody holds."""
+    from claims.models import FundAccumulator
     from claims.services import _reads
     from members.idnumber import make_id_number
     from portal.errors import ApplicationError
 
     fund(alice, current=1000)
+    for year, pool in ((2025, "outpatient"), (2025, "inpatient"), (2024, "pharmacy")):
+        FundAccumulator.objects.create(person=alice, year=year, pool=pool)
     kid = make_member("Kid", birth=dt.date(2014, 6, 1), seq=42, insurance_type="resident")
     approved_link(alice, kid, relationship="child")
     cases = [
@@ -264,6 +308,13 @@ def test_the_reads_in_one_statement_are_the_four_queries_answers(
         }, person.name
         # the probe may say yes for more than pay (a superset), never less
         assert reads.may_have_grants or not may_pay
+        assert reads.accumulator_pools == set(
+            FundAccumulator.objects.filter(person=person, year=year).values_list("pool", flat=True)
+        ), person.name
+    assert _reads(hospital, alice.id_number, "outpatient", 2025).accumulator_pools == {
+        "outpatient",
+        "inpatient",
+    }
     assert _reads(hospital, kid.id_number, "outpatient", 2025).may_have_grants is True
     assert _reads(hospital, bob.id_number, "outpatient", 2025).may_have_grants is False
 
