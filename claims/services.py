@@ -596,7 +596,7 @@ def expense_submit(
     try:
         try:
             return submit()
-        except _NoAccumulator:  # not asked before (SQLite), or the pool changed
+        except _NoAccumulator:  # the reads did not ask (SQLite)
             _create_accumulator(patient, service_date.year, pool)
             return submit()
     except IntegrityError:
