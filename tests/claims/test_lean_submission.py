@@ -150,7 +150,7 @@ def test_one_submission_costs_a_fixed_number_of_queries(
 QUERIES_FIRST_OF_THE_YEAR = QUERIES_OWN_POCKETS + 1
 
 
-def test_the_first_submission_of_the_year_makes_the_accumulator_in_its_own_transaction(
+def test_the_first_submission_of_the_year_makes_the_accumulator_inside_its_transaction(
     alice, bob, hospital, institution_api, django_assert_max_num_queries
 ):
     from claims.models import Expense, FundAccumulator
