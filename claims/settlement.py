@@ -122,6 +122,11 @@ def settlement_start(
 # text, which ``_claim`` COPYs into claims_settlemententry in the same
 # transaction: COPY writes a page of rows per WAL record where INSERT ...
 # SELECT writes one per row (settling a million claims took a third longer).
+# The entries come as one ``string_agg`` of the ids per kind, the rest of the
+# line (``\t<reversal>\t<batch>\t<chunk>\n``) being the separator, and the
+# kind is compared once per row (``rev``): building each line by
+# concatenation and comparing the kind in every aggregate cost a sixth of
+# the statement (issue 16, eleventh round).
 _CLAIM = """
 WITH picked AS MATERIALIZED (
   SELECT ARRAY(
@@ -133,21 +138,18 @@ WITH picked AS MATERIALIZED (
 ), claimed AS (
   DELETE FROM claims_settlementwork w
   WHERE w.ctid = ANY((SELECT tids FROM picked)::tid[])
-  RETURNING w.expense_id, w.kind, w.fund_fen
+  RETURNING w.expense_id, w.kind = 'reversal' AS rev, w.fund_fen
 )
 SELECT (SELECT cardinality(tids) FROM picked),
-       count(*) FILTER (WHERE kind = 'expense'),
-       coalesce(sum(fund_fen) FILTER (WHERE kind = 'expense'), 0),
-       count(*) FILTER (WHERE kind = 'reversal'),
-       coalesce(sum(fund_fen) FILTER (WHERE kind = 'reversal'), 0),
+       count(*) FILTER (WHERE NOT rev),
+       coalesce(sum(fund_fen) FILTER (WHERE NOT rev), 0),
+       count(*) FILTER (WHERE rev),
+       coalesce(sum(fund_fen) FILTER (WHERE rev), 0),
        coalesce(max(expense_id), 0),
-       min(expense_id) FILTER (WHERE kind = 'expense'),
-       max(expense_id) FILTER (WHERE kind = 'expense'),
-       string_agg(
-         expense_id::text || CASE kind WHEN 'reversal' THEN E'\\tt\\t' ELSE E'\\tf\\t' END
-         || %(entry_tail)s,
-         ''
-       )
+       min(expense_id) FILTER (WHERE NOT rev),
+       max(expense_id) FILTER (WHERE NOT rev),
+       string_agg(expense_id::text, %(expense_tail)s) FILTER (WHERE NOT rev),
+       string_agg(expense_id::text, %(reversal_tail)s) FILTER (WHERE rev)
 FROM claimed
 """
 _COPY_ENTRIES = "COPY claims_settlemententry (expense_id, reversal, batch_id, chunk) FROM STDIN"
@@ -225,17 +227,21 @@ def _claim(params: dict) -> Claimed:
                 got.add(1, fund, 0, 0, pk, pk, pk)
         return got
     after = params.get("after", 0)
-    entry_tail = f"{params['batch']}\t{params['chunk']}\n"
+    tails = {
+        "expense_tail": f"\tf\t{params['batch']}\t{params['chunk']}\n",
+        "reversal_tail": f"\tt\t{params['batch']}\t{params['chunk']}\n",
+    }
     with connection.cursor() as cursor:
         while got.total < limit:
             want = limit - got.total
-            cursor.execute(
-                _CLAIM, {**params, "after": after, "limit": want, "entry_tail": entry_tail}
-            )
-            picked, *counts, entries = cursor.fetchone()
-            if entries:
+            cursor.execute(_CLAIM, {**params, **tails, "after": after, "limit": want})
+            picked, *counts, expenses, reversals = cursor.fetchone()
+            if expenses or reversals:
                 with cursor.cursor.copy(_COPY_ENTRIES) as copy:
-                    copy.write(entries)
+                    if expenses:
+                        copy.write(expenses + tails["expense_tail"])
+                    if reversals:
+                        copy.write(reversals + tails["reversal_tail"])
             got.add(*counts)
             if counts[0] + counts[2] < picked:
                 continue  # some were taken meanwhile by another batch: pick again
