@@ -125,7 +125,7 @@ def settlement_start(
 # The entries come as one ``string_agg`` of the ids per kind, the rest of the
 # line (``\t<reversal>\t<batch>\t<chunk>\n``) being the separator, and the
 # kind is compared once per row (``rev``): building each line by
-# concatenation and comparing the kind in every aggregate cost a sixth of
+# concatenation and comparing the kind in every aggregate cost an eighth of
 # the statement (issue 16, eleventh round).
 _CLAIM = """
 WITH picked AS MATERIALIZED (
