@@ -117,6 +117,41 @@ def test_a_reversal_after_settlement_is_settled_by_a_later_batch(policies, alice
     assert ledger_offenders().clean
 
 
+def test_one_chunk_claiming_expenses_and_reversals_records_each_with_its_kind(
+    policies, alice, hospital
+):
+    """The claim returns its entries as one list of ids per kind (the rest
+    of each line as the separator): a chunk holding several of each writes
+    every entry once, flagged by its kind, in its batch and chunk."""
+    old = [_submit(hospital, alice, f"old{i}") for i in range(3)]
+    first = settlement_start(period=dt.date(2026, 3, 2), cutoff=timezone.now(), enqueue=False)[0]
+    settlement_run_batch(batch_id=first.pk)
+    for e in old[:2]:
+        expense_reverse(institution=hospital, expense_id=e.pk)
+    new = [_submit(hospital, alice, f"new{i}", 50000) for i in range(2)]
+
+    later = settlement_start(period=dt.date(2026, 3, 3), cutoff=timezone.now(), enqueue=False)[0]
+    settlement_run_batch(batch_id=later.pk)
+
+    later.refresh_from_db()
+    got = sorted(
+        SettlementEntry.objects.filter(batch=later).values_list("expense_id", "reversal", "chunk")
+    )
+    assert got == sorted([(e.pk, True, 1) for e in old[:2]] + [(e.pk, False, 1) for e in new])
+    assert later.chunks_done == 1
+    reversed_fen = sum(Expense.objects.get(pk=e.pk).fund_fen for e in old[:2])
+    new_fen = sum(Expense.objects.get(pk=e.pk).fund_fen for e in new)
+    assert (later.expense_count, later.fund_fen, later.reversal_count, later.reversed_fen) == (
+        2,
+        new_fen,
+        2,
+        reversed_fen,
+    )
+    assert (later.lowest_expense_id, later.highest_expense_id) == (new[0].pk, new[1].pk)
+    assert not SettlementWork.objects.exists()
+    assert ledger_offenders().clean
+
+
 def test_a_reversal_before_settlement_is_never_settled(policies, alice, hospital):
     e = _submit(hospital, alice, "x", 500000)
     expense_reverse(institution=hospital, expense_id=e.pk)
