@@ -228,10 +228,15 @@ def _link_and_events_sql(record: tuple[str, ...]) -> str:
     if not record:
         return f"{_LINK_SQL} SELECT {_LINK_COLUMNS}, NULL::bigint, NULL::text FROM link"  # noqa: S608
     granted = " ".join(f"WHEN '{s}' THEN link.{_RECORDED_IN_LOOKUP[s]}" for s in record)
+    # The scopes are part of the text (names from ``_RECORDED_IN_LOOKUP``
+    # only), not a parameter: an array parameter is dumped by psycopg in
+    # Python on every view. The address is sent as text and cast here.
+    scopes = ", ".join(f"'{s}'" for s in record)
     return (
         f"{_LINK_SQL}, event AS (INSERT INTO audit_auditevent ({EVENT_COLUMNS})"  # noqa: S608
         " SELECT %s, %s, %s, 'person.' || s.scope || '.view', %s, %s, %s,"
-        f" {_GRANT_DETAIL_SQL}, %s FROM link, unnest(%s::text[]) WITH ORDINALITY AS s(scope, n)"
+        f" {_GRANT_DETAIL_SQL}, %s::inet"
+        f" FROM link, unnest(ARRAY[{scopes}]::text[]) WITH ORDINALITY AS s(scope, n)"
         f" WHERE CASE s.scope {granted} ELSE false END ORDER BY s.n RETURNING id, action)"
         f" SELECT {_LINK_COLUMNS}, e.id, e.action FROM link LEFT JOIN event e ON true"
         " ORDER BY e.id"
@@ -264,7 +269,7 @@ def _link_in_effect(
         shared, values = audit_in_statement(
             actor=viewer.user, subject_person=member, target=member, request=request
         )
-        params += [*values, list(record)]
+        params += values
     with prepared_cursor(connection) as cursor:
         cursor.execute(_link_and_events_sql(record), params)
         rows = cursor.fetchall()

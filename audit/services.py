@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.functional import LazyObject, empty
@@ -130,14 +131,13 @@ def audit_in_statement(
     audited read costs no statement of its own): what every event of that
     statement shares (``_shared``, without building an event: this runs on
     every relative's view), and the parameters of those columns, in order
-    (``at``, actor, label, person, object type, object id, address). After
-    the statement, ``audit_appended`` with the events it wrote."""
+    (``at``, actor, label, person, object type, object id, address). The
+    address is text, as the field prepares it (``get_prep_value``): the
+    statement casts it (``%s::inet``). After the statement,
+    ``audit_appended`` with the events it wrote."""
     shared = _shared(actor, subject_person, target, request)
     ip = shared.ip_address
-    return shared, [
-        *shared[:6],
-        None if ip is None else _ip_field().get_db_prep_save(ip, connection),
-    ]
+    return shared, [*shared[:6], None if ip is None else _ip_field().get_prep_value(ip)]
 
 
 @functools.cache
@@ -152,8 +152,15 @@ def audit_appended(
     ``audit_in_statement``'s ``shared`` fields and the ``detail`` the
     statement gave them: JSON values only, as stored), marked saved with
     ``post_save`` sent and the seal requested, as ``audit_record`` does."""
-    fields = shared._asdict()
-    events = [AuditEvent(id=pk, action=action, detail=detail, **fields) for pk, action in written]
+    # Positional, as ``from_db`` builds a row (a keyword costs a look-up in
+    # the model's fields), the chain's three left empty: on every relative's
+    # view. ``Shared`` and the model's fields keep one order (a test holds
+    # them so).
+    at, actor_id, label, person_id, object_type, object_id, ip = shared
+    events = [
+        AuditEvent(pk, at, actor_id, label, action, person_id, object_type, object_id, detail, ip)
+        for pk, action in written
+    ]
     if events:
         stored(events, signals=True)
         transaction.on_commit(_request_seal)
@@ -206,8 +213,6 @@ def _request_seal() -> None:
     minute in any case, so a lost message delays a seal, never skips one.
     Without a broker (tasks run in-process) it seals at once."""
     global _last_seal_request
-    from django.conf import settings
-
     if settings.CELERY_TASK_ALWAYS_EAGER:  # no broker (the embedded demo): seal now
         audit_seal()
         return

@@ -12,10 +12,13 @@ from __future__ import annotations
 import logging
 import time
 
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
 from django.db import connection, transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+
+from .outbox import is_relevant_action
 
 logger = logging.getLogger(__name__)
 
@@ -35,19 +38,20 @@ def _send_kick() -> None:
     window before that task reads the outbox. Without a broker (the embedded
     demo, tasks run in-process) it runs at once."""
     global _last_kick
-    from django.conf import settings
-    from django.core.cache import cache
-
-    from .tasks import notify_outbox
-
     try:
         if settings.CELERY_TASK_ALWAYS_EAGER:
+            from .tasks import notify_outbox
+
             notify_outbox.delay()
             return
         now = time.monotonic()
         if now - _last_kick < KICK_WINDOW_SECONDS:
-            return
+            return  # asked within the window: nothing more to do (most calls)
         _last_kick = now
+        from django.core.cache import cache
+
+        from .tasks import notify_outbox
+
         if cache.add(_KICK_PENDING_KEY, 1, timeout=KICK_WINDOW_SECONDS):
             notify_outbox.apply_async(countdown=2 * KICK_WINDOW_SECONDS)
     except Exception:  # the broker is away: beat runs the outbox anyway
@@ -63,8 +67,6 @@ def kick() -> None:
 
 @receiver(post_save, sender="audit.AuditEvent", dispatch_uid="notify-audit")
 def _audit_saved(sender, instance, created=False, raw=False, **kwargs) -> None:
-    from .outbox import is_relevant_action
-
     if created and not raw and is_relevant_action(instance.action):
         kick()
 

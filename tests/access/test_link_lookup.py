@@ -115,14 +115,19 @@ def _columns(event: AuditEvent) -> tuple:
     return tuple(getattr(event, f.attname) for f in AuditEvent._meta.concrete_fields)
 
 
-def test_views_recorded_by_the_lookup_are_heard_and_sealed(alice, bob, staff):
+@pytest.mark.parametrize("address", ["203.0.113.9", "2001:db8::1", "::ffff:192.0.2.1"])
+def test_views_recorded_by_the_lookup_are_heard_and_sealed(alice, bob, staff, address):
+    """The statement's events, built from its columns and the address sent
+    as text (``%s::inet``): the listeners get each stored row column for
+    column (so ``audit_appended``'s positional fields keep the model's
+    order), IPv6 included."""
     approved_link(alice, bob, staff, scope_records=True)
     heard = []
 
     def listen(sender, instance, created, **kwargs):
         heard.append((_columns(instance), created))
 
-    request = RequestFactory().get("/", REMOTE_ADDR="203.0.113.9")
+    request = RequestFactory().get("/", REMOTE_ADDR=address)
     post_save.connect(listen, sender=AuditEvent, dispatch_uid="test-link-lookup")
     try:
         person_access(
@@ -136,7 +141,7 @@ def test_views_recorded_by_the_lookup_are_heard_and_sealed(alice, bob, staff):
     )
     # what listeners are given is what was stored, column for column
     assert heard == [(_columns(e), True) for e in events]
-    assert {e.ip_address for e in events} == {"203.0.113.9"}
+    assert {e.ip_address for e in events} == {address}
     assert [e.action for e in events] == ["person.balance.view", "person.records.view"]
     assert {(e.actor_id, e.actor_label, e.object_type, e.object_id) for e in events} == {
         (bob.user.pk, bob.user.get_username(), "members.insuredperson", str(alice.pk))
