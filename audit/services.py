@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, models, transaction
 from django.utils import timezone
 from django.utils.functional import LazyObject, empty
 
@@ -103,6 +103,26 @@ def audit_record_many(
     return events
 
 
+# The model's fields in its order, which ``from_db`` takes its values in
+# (tests/audit hold the two equal).
+ROW_FIELDS = (
+    "id",
+    "at",
+    "actor_id",
+    "actor_label",
+    "action",
+    "subject_person_id",
+    "object_type",
+    "object_id",
+    "detail",
+    "ip_address",
+    "seq",
+    "prev_hash",
+    "hash",
+)
+
+_UNSEALED = (None, None, None)
+
 # The columns an appended event is given (the chain's three stay empty).
 EVENT_COLUMNS = (
     "at, actor_id, actor_label, action, subject_person_id,"
@@ -152,15 +172,13 @@ def audit_appended(
     ``audit_in_statement``'s ``shared`` fields and the ``detail`` the
     statement gave them: JSON values only, as stored), marked saved with
     ``post_save`` sent and the seal requested, as ``audit_record`` does."""
-    # Positional, as ``from_db`` builds a row (a keyword costs a look-up in
-    # the model's fields), the chain's three left empty: on every relative's
-    # view. ``Shared`` and the model's fields keep one order (a test holds
-    # them so).
+    # As ``from_db`` builds a row (a keyword costs a look-up in the model's
+    # fields), the chain's three left empty: on every relative's view.
     at, actor_id, label, person_id, object_type, object_id, ip = shared
-    events = [
-        AuditEvent(pk, at, actor_id, label, action, person_id, object_type, object_id, detail, ip)
-        for pk, action in written
-    ]
+    events = []
+    for pk, action in written:
+        row = (pk, at, actor_id, label, action, person_id, object_type, object_id, detail, ip)
+        events.append(AuditEvent.from_db(DEFAULT_DB_ALIAS, ROW_FIELDS, (*row, *_UNSEALED)))
     if events:
         stored(events, signals=True)
         transaction.on_commit(_request_seal)

@@ -10,7 +10,13 @@ from django.db.models.signals import post_save
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
-from audit.services import audit_record, audit_record_many, audit_seal, audit_verify
+from audit.services import (
+    ROW_FIELDS,
+    audit_record,
+    audit_record_many,
+    audit_seal,
+    audit_verify,
+)
 from tests.family.conftest import approved_link
 
 
@@ -87,3 +93,10 @@ def test_a_relatives_page_records_each_scope_it_shows_once(alice, bob, staff, cl
     assert [e.detail for e in events] == [
         {"as": "relative", "link": link.pk, "scopes": ["balance", "records"]}
     ] * 2
+
+
+def test_row_fields_are_the_models_fields_in_its_order():
+    """``audit_appended`` gives ``from_db`` an event's values in this order,
+    which ``from_db`` reads as the model's own: a field added, removed or
+    moved must be reflected there."""
+    assert tuple(f.attname for f in AuditEvent._meta.concrete_fields) == ROW_FIELDS
