@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import ipaddress
 import json
 import time
 from collections.abc import Iterable
@@ -57,9 +58,22 @@ def compute_hash(prev_hash: str, event: AuditEvent) -> str:
 
 
 def _client_ip(request) -> str | None:
+    """The client's address (``REMOTE_ADDR``) as recorded. None when the
+    server gave none, or something that is not an IP address (a Unix
+    socket's name, say): the access is recorded all the same, without it.
+    An IPv6 zone (``fe80::1%eth0``) is left out: the column cannot hold it."""
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    address = request.META.get("REMOTE_ADDR")
+    if not address or not isinstance(address, str):
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if getattr(ip, "scope_id", None):
+        return address.split("%", 1)[0]
+    return address
 
 
 def audit_record(
